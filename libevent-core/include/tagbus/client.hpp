@@ -1,0 +1,82 @@
+// Clients of a bus: the subscriber (pub socket; reconnect with backoff and a gap report) and the
+// publisher (pull socket; connect timeout, full flush). All socket code for clients lives here.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string_view>
+
+#include "tagbus/frame.hpp"
+#include "tagbus/loop.hpp"
+#include "tagbus/paths.hpp"
+#include "tagbus/result.hpp"
+
+namespace tagbus {
+
+enum class link_state {
+    connected,    ///< first connection made
+    lost,         ///< the bus went away (EOF, error, or a malformed frame); reconnecting
+    reconnected,  ///< back after `lost`: events fired in between are gone (Salt has no replay)
+    unavailable,  ///< the first connect failed and wait_for_bus is off; the subscriber has stopped
+};
+
+struct subscriber_options {
+    endpoint pub;
+    std::size_t max_frame = default_max_frame;
+    bool wait_for_bus = false;  ///< retry the first connect (with backoff) instead of `unavailable`
+    std::uint64_t backoff_min_ms = 50;
+    std::uint64_t backoff_max_ms = 1000;  ///< Salt's clients retry about every second
+};
+
+struct subscriber_handlers {
+    /// One frame's body; the view is valid during the call only.
+    std::function<void(std::string_view body)> on_body;
+    /// After the frames of one read have been delivered: the place to flush buffered output.
+    std::function<void()> on_batch_end;
+    /// Connection changes; `err` says why for lost / unavailable (names the endpoint).
+    std::function<void(link_state, const failure* err)> on_state;
+};
+
+/// Reads the pub socket continuously, many frames per wakeup, never writing to it.
+class subscriber {
+public:
+    subscriber(event_loop& loop, subscriber_options opts, subscriber_handlers handlers);
+    ~subscriber();
+    subscriber(const subscriber&) = delete;
+    subscriber& operator=(const subscriber&) = delete;
+    void start();
+    /// Closes the connection and cancels reconnects; no handler is called afterwards.
+    void stop();
+
+private:
+    struct impl;
+    std::unique_ptr<impl> p_;
+};
+
+/// A blocking publisher for short-lived tools (event-fire): one connection to the pull socket,
+/// driven by a private loop. Frames are written in order; close() waits until all are written.
+class publisher {
+public:
+    /// Connects within `timeout`. Errors name the endpoint: status::unavailable for a missing or
+    /// refusing socket ("cannot connect to X: No such file or directory"), status::tempfail on timeout.
+    static result<publisher> connect(const endpoint& pull, std::chrono::milliseconds timeout);
+    publisher(publisher&&) noexcept;
+    publisher& operator=(publisher&&) noexcept;
+    ~publisher();
+
+    /// Queues one already framed message (see append_frame); writes without waiting when the
+    /// socket takes it. Returns an error when the connection has failed.
+    result<void> send(std::string_view frame_bytes);
+    /// Waits until everything queued is written (or `timeout`: status::tempfail), then closes.
+    result<void> close(std::chrono::milliseconds timeout);
+
+private:
+    publisher();
+    struct impl;
+    std::unique_ptr<impl> p_;
+};
+
+}  // namespace tagbus

@@ -1,0 +1,56 @@
+// Event bodies (SALT-WIRE §3): UTF-8(tag) "\n\n" msgpack(data), the `_stamp`, ext types 78/79, and
+// Salt's max_event_size trimming. Sans-I/O.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+#include "tagbus/result.hpp"
+#include "tagbus/value.hpp"
+
+namespace tagbus {
+
+inline constexpr std::size_t default_max_event_size = 1048576;
+
+/// A decoded event. `tag` holds the raw bytes before the first "\n\n" (not checked for UTF-8).
+struct event {
+    std::string tag;
+    value data;
+};
+
+/// Splits a body at its first "\n\n" without decoding the data.
+/// Error (status::data) when there is no "\n\n": "event body has no blank line after the tag".
+result<std::pair<std::string_view, std::string_view>> split_body(std::string_view body);
+
+/// Decodes a whole body. Data that is not valid msgpack is an error naming the offset.
+result<event> decode_body(std::string_view body);
+
+/// Checks a tag for firing: non-empty and without "\n\n". Errors: "tag is empty",
+/// "tag contains a blank line (\"\\n\\n\")" (status::data).
+result<void> check_tag(std::string_view tag);
+
+/// Salt's `_stamp` text for a UTC time: "2024-05-01T12:34:56.789012", or "2024-05-01T12:34:56" when
+/// the microseconds are exactly zero (Python's datetime.isoformat()).
+std::string format_stamp(std::chrono::system_clock::time_point t);
+
+/// Sets data["_stamp"]: appended after the caller's keys, or replacing the value in place when the
+/// map already has a str key "_stamp". `data` must be a map.
+void set_stamp(map_t& data, std::chrono::system_clock::time_point t);
+
+/// Salt's trimming (SALT-WIRE §3 "Size cap and trimming"), emulating its CPython size measurement.
+/// Returns true when the data was changed.
+bool trim_to_max_event_size(map_t& data, std::size_t max_event_size);
+
+/// Builds a body from a tag and data as Salt's fire_event does: checks the tag, requires a map
+/// (error "event data must be a map, not a list" etc.), adds `_stamp` (unless `stamp` is false),
+/// trims to max_event_size, packs. `data` is modified as Salt modifies the caller's map.
+result<std::string> encode_body(std::string_view tag, value& data, std::size_t max_event_size,
+                                bool stamp = true);
+
+/// Ext type 78 (datetime): payload "YYYYMMDDTHH:MM:SS.ffffff". Returns the ISO text Salt prints,
+/// "2024-05-01T12:00:00.123456" or without the fraction when it is zero; error when malformed.
+result<std::string> ext78_isoformat(std::string_view payload);
+
+}  // namespace tagbus

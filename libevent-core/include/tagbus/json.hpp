@@ -1,0 +1,57 @@
+// msgpack value <-> JSON text exactly as Salt's state.event prints it with Python's json.dumps
+// (ensure_ascii=False; compact: ", " / ": " in received key order; pretty: indent 4, "," at line
+// ends, keys sorted), including every case of SALT-WIRE §7 "Rendering edge cases". Sans-I/O.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "tagbus/result.hpp"
+#include "tagbus/value.hpp"
+
+namespace tagbus {
+
+/// ANSI sequences wrapped around JSON tokens when colour is on (output owns the palette).
+struct json_colors {
+    std::string_view key, string, number, literal, reset;
+};
+
+struct render_options {
+    bool pretty = false;                 ///< indent 4 + sort_keys, as state.event pretty=True
+    const json_colors* colors = nullptr; ///< null: no escape sequences at all
+};
+
+/// Where Salt's own state.event would crash, we render anyway and report what was made printable.
+enum render_issue : unsigned {
+    issue_none = 0,
+    issue_invalid_utf8 = 1u << 0,   ///< str/bin/key bytes not UTF-8: each bad byte written as \xNN text
+    issue_ext79 = 1u << 1,          ///< Salt sentinel: rendered as its [name, value] payload
+    issue_timestamp = 1u << 2,      ///< msgpack timestamp (ext -1): rendered as ISO-8601 text with "Z"
+    issue_other_ext = 1u << 3,      ///< any other ext: rendered as "<ext TYPE: HEX>"
+    issue_mixed_keys = 1u << 4,     ///< pretty sort of str and non-str keys (Python TypeError)
+};
+
+struct render_outcome {
+    bool drop = false;      ///< Salt drops this event silently: a map/array used as a key, or a malformed ext 78
+    unsigned issues = 0;    ///< render_issue bits
+};
+
+/// Appends the JSON of `v` to `out`. When the outcome says drop, `out` is left as it was.
+render_outcome render_json(const value& v, std::string& out, const render_options& opts = {});
+
+/// Appends `s` as a JSON string literal (quotes included), json.dumps(ensure_ascii=False) style;
+/// invalid UTF-8 bytes become the text \xNN (so the backslash itself is escaped). Returns false
+/// when such bytes were present.
+bool append_json_string(std::string& out, std::string_view s);
+
+/// Python's repr() of a float: shortest round-trip digits, "1e+16", "1e-05", "1.0", "NaN",
+/// "Infinity", "-Infinity" (the last three as json.dumps writes them).
+void append_py_float(std::string& out, double d);
+
+/// Parses JSON text as Python's json.loads does: NaN / Infinity / -Infinity accepted, integers of
+/// any size (beyond 64 bits they become str of their digits, as Salt packs them), duplicate keys
+/// collapse (first position, last value), whole text must be one value.
+/// Errors (status::data) carry line and column: "invalid JSON at line 1, column 7: ...".
+result<value> parse_json(std::string_view text);
+
+}  // namespace tagbus

@@ -1,0 +1,38 @@
+// The event loop every tool runs on (libuv underneath; no libuv type in this header, so tools
+// never touch libuv). Timers and signals, written once here.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+
+namespace tagbus {
+
+class event_loop {
+public:
+    event_loop();
+    ~event_loop();
+    event_loop(const event_loop&) = delete;
+    event_loop& operator=(const event_loop&) = delete;
+
+    /// Runs until stop() is called or nothing is left to do.
+    void run();
+    /// Makes run() return after the current callback; safe to call from any callback.
+    void stop();
+
+    using timer_id = std::uint64_t;
+    /// Calls `cb` once after `ms` milliseconds. The returned id cancels it.
+    timer_id after(std::uint64_t ms, std::function<void()> cb);
+    void cancel(timer_id id);
+    /// Calls `cb` on every delivery of `signum` (SIGINT, SIGTERM, SIGHUP...).
+    void on_signal(int signum, std::function<void()> cb);
+
+    /// The uv_loop_t*, for the library's own client and server modules only.
+    void* native() const;
+
+private:
+    struct impl;
+    std::unique_ptr<impl> p_;
+};
+
+}  // namespace tagbus

@@ -1,0 +1,40 @@
+// Socket names in sock_dir (SALT-WIRE §1.1) and TCP endpoints (§1.2). Sans-I/O.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "tagbus/config.hpp"
+#include "tagbus/result.hpp"
+
+namespace tagbus {
+
+/// One side of the bus: a Unix socket path, or a loopback TCP host and port.
+struct endpoint {
+    bool tcp = false;
+    std::string path;  ///< Unix socket path (when !tcp)
+    std::string host;  ///< "127.0.0.1" or "::1" (when tcp)
+    std::uint16_t port = 0;
+    /// "/run/salt/master/master_event_pub.ipc" or "tcp://127.0.0.1:4512", for messages.
+    std::string describe() const;
+};
+
+struct bus_endpoints {
+    endpoint pub;
+    endpoint pull;
+};
+
+/// First 10 lowercase hex digits of hash_type(id): "web01" sha256 -> "1f94fe445b". hash_type is any
+/// hashlib name, case-insensitive (md5, sha1, sha224, sha256, sha384, sha512, sha3_256, blake2b...).
+/// Error (status::config): "unknown hash_type 'foo'".
+result<std::string> minion_hash(std::string_view id, std::string_view hash_type);
+
+/// The longest Unix socket path the kernel takes (sun_path is 108 bytes with its NUL).
+inline constexpr std::size_t max_socket_path = 107;
+
+/// The endpoints for a resolved configuration. A Unix path longer than max_socket_path is an error
+/// (status::config) naming the path and its length, since libuv 1.44 would silently truncate it.
+result<bus_endpoints> bus_paths(const bus_config& cfg);
+
+}  // namespace tagbus

@@ -1,0 +1,104 @@
+// The msgpack value model shared by every concern, and its msgpack codec.
+//
+// Salt packs event data with msgpack-python (use_bin_type=True); the model keeps every distinction
+// that can reach the wire or the rendered JSON: str vs bin, float32 vs float64, negative vs
+// non-negative integers, map order, non-string and duplicate map keys, ext types (78 datetime,
+// 79 Salt sentinel, -1 msgpack timestamp, any other).
+#pragma once
+
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "tagbus/result.hpp"
+
+namespace tagbus {
+
+struct value;
+struct member;
+
+using array_t = std::vector<value>;
+using map_t = std::vector<member>;  ///< insertion order kept; the decoder keeps duplicate keys too
+
+struct bin_t {
+    std::string bytes;
+    bool operator==(const bin_t&) const = default;
+};
+
+struct ext_t {
+    std::int8_t type = 0;
+    std::string data;
+    bool operator==(const ext_t&) const = default;
+};
+
+/// A msgpack value. Integers are normalised: a non-negative integer is always `std::uint64_t`,
+/// a negative one always `std::int64_t`, whatever msgpack format carried it.
+struct value {
+    using storage = std::variant<std::monostate, bool, std::int64_t, std::uint64_t, float, double, std::string,
+                                 bin_t, array_t, map_t, ext_t>;
+    storage v;
+
+    value() = default;
+    value(std::nullptr_t) {}
+    value(bool b) : v(b) {}
+    template <std::signed_integral I>
+        requires(!std::same_as<I, bool> && !std::same_as<I, char>)
+    value(I i) {
+        if (i < 0) v = static_cast<std::int64_t>(i);
+        else v = static_cast<std::uint64_t>(i);
+    }
+    template <std::unsigned_integral U>
+        requires(!std::same_as<U, bool>)
+    value(U u) : v(static_cast<std::uint64_t>(u)) {}
+    value(float f) : v(f) {}
+    value(double d) : v(d) {}
+    value(const char* s) : v(std::string(s)) {}
+    value(std::string s) : v(std::move(s)) {}
+    value(std::string_view s) : v(std::string(s)) {}
+    value(bin_t b) : v(std::move(b)) {}
+    value(array_t a) : v(std::move(a)) {}
+    value(map_t m) : v(std::move(m)) {}
+    value(ext_t e) : v(std::move(e)) {}
+
+    bool is_nil() const { return v.index() == 0; }
+    const std::string* str() const { return std::get_if<std::string>(&v); }
+    const map_t* map() const { return std::get_if<map_t>(&v); }
+    map_t* map() { return std::get_if<map_t>(&v); }
+    const array_t* array() const { return std::get_if<array_t>(&v); }
+
+    /// Structural equality (same alternative, same contents, same order); not Python equality.
+    bool operator==(const value& o) const;
+};
+
+struct member {
+    value key;
+    value val;
+    bool operator==(const member&) const = default;
+};
+
+/// Appends the msgpack encoding of `v` to `out`, as msgpack-python packs with use_bin_type=True:
+/// the smallest format for every integer and length, float64 for double, float32 for float,
+/// str for std::string, bin for bin_t, fixext/ext8.. for ext_t, maps in their stored order.
+void pack(const value& v, std::string& out);
+std::string pack(const value& v);
+
+/// Decodes exactly one msgpack object from the start of `in` and stores how many bytes it used in
+/// `used`. Every msgpack format is accepted (including str8 / bin / ext / float32 / nested maps
+/// with any key types). Errors (status::data) name the offset: "truncated msgpack at byte 12",
+/// "invalid msgpack byte 0xc1 at offset 3", "msgpack nesting deeper than 512".
+result<value> unpack(std::string_view in, std::size_t& used);
+/// As above, but trailing bytes after the object are an error ("3 trailing bytes after msgpack").
+result<value> unpack(std::string_view in);
+
+/// Scans (without building values) the msgpack object at the start of `in`.
+/// Returns its size in bytes when it is complete; 0 when more bytes are needed, with `need` set to
+/// a lower bound of the total size required (so a caller can wait for that many bytes and not
+/// rescan a large bin payload byte by byte); an error when the bytes cannot start a valid object.
+result<std::size_t> scan(std::string_view in, std::size_t& need);
+
+}  // namespace tagbus

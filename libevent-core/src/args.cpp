@@ -1,0 +1,2 @@
+// args: not written yet.
+#include "tagbus/args.hpp"

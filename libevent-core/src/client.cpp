@@ -1,0 +1,2 @@
+// client: not written yet.
+#include "tagbus/client.hpp"

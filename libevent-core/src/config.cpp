@@ -1,0 +1,2 @@
+// config: not written yet.
+#include "tagbus/config.hpp"

@@ -1,0 +1,2 @@
+// event: not written yet.
+#include "tagbus/event.hpp"

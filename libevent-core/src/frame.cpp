@@ -1,0 +1,2 @@
+// frame: not written yet.
+#include "tagbus/frame.hpp"

@@ -1,0 +1,2 @@
+// json: not written yet.
+#include "tagbus/json.hpp"

@@ -1,0 +1,2 @@
+// loop: not written yet.
+#include "tagbus/loop.hpp"

@@ -1,0 +1,2 @@
+// match: not written yet.
+#include "tagbus/match.hpp"

@@ -1,0 +1,2 @@
+// output: not written yet.
+#include "tagbus/output.hpp"

@@ -1,0 +1,2 @@
+// paths: not written yet.
+#include "tagbus/paths.hpp"

@@ -1,0 +1,2 @@
+// server: not written yet.
+#include "tagbus/server.hpp"

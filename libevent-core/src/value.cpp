@@ -1,0 +1,2 @@
+// value: not written yet.
+#include "tagbus/value.hpp"

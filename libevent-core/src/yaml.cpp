@@ -1,0 +1,2 @@
+// yaml: not written yet.
+#include "tagbus/yaml.hpp"
