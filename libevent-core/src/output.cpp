@@ -1,2 +1,91 @@
-// output: not written yet.
 #include "tagbus/output.hpp"
+
+namespace tagbus {
+namespace {
+
+// Salt's nested outputter colours keys cyan; the rest follows jq's palette so a terminal user
+// finds it familiar. Only used when colour is on; otherwise no escape byte is ever written.
+constexpr json_colors palette{"\x1b[0;36m", "\x1b[0;32m", "\x1b[0;33m", "\x1b[0;35m", "\x1b[0m"};
+constexpr std::string_view tag_on = "\x1b[1;34m";
+constexpr std::string_view tag_off = "\x1b[0m";
+
+// Tags are printed raw (Salt's to_str), except that invalid UTF-8 would make Salt crash: those
+// bytes are shown as \xNN text instead.
+bool append_raw_tag(std::string& out, std::string_view tag) {
+    bool clean = true;
+    std::size_t i = 0;
+    while (i < tag.size()) {
+        unsigned char c = static_cast<unsigned char>(tag[i]);
+        std::size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+        bool ok = n > 0 && i + n <= tag.size();
+        for (std::size_t k = 1; ok && k < n; ++k) ok = (static_cast<unsigned char>(tag[i + k]) & 0xc0) == 0x80;
+        if (ok && n > 1) {
+            // reject overlong forms, surrogates and code points above U+10FFFF, as Python's decoder does
+            unsigned c1 = static_cast<unsigned char>(tag[i + 1]);
+            if (n == 2) ok = c >= 0xc2;
+            else if (n == 3) ok = !(c == 0xe0 && c1 < 0xa0) && !(c == 0xed && c1 >= 0xa0);
+            else ok = c <= 0xf4 && !(c == 0xf0 && c1 < 0x90) && !(c == 0xf4 && c1 >= 0x90);
+        }
+        if (!ok) {
+            static constexpr char hex[] = "0123456789abcdef";
+            out += "\\x";
+            out += hex[c >> 4];
+            out += hex[c & 0xf];
+            clean = false;
+            ++i;
+            continue;
+        }
+        out.append(tag.data() + i, n);
+        i += n;
+    }
+    return clean;
+}
+
+}  // namespace
+
+render_outcome format_event(std::string_view tag, const value& data, const output_options& opts, std::string& out) {
+    const std::size_t start = out.size();
+    render_outcome r;
+    if (opts.format == output_format::json_lines) {
+        out += "{\"tag\": ";
+        if (!append_json_string(out, tag)) r.issues |= issue_invalid_utf8;
+        out += ", \"data\": ";
+        render_outcome d = render_json(data, out, render_options{});
+        if (d.drop) {
+            out.resize(start);
+            return d;
+        }
+        r.issues |= d.issues;
+        out += "}\n";
+        return r;
+    }
+    if (opts.color) out += tag_on;
+    if (!append_raw_tag(out, tag)) r.issues |= issue_invalid_utf8;
+    if (opts.color) out += tag_off;
+    out += '\t';
+    render_outcome d = render_json(data, out, render_options{opts.pretty, opts.color ? &palette : nullptr});
+    if (d.drop) {
+        out.resize(start);
+        return d;
+    }
+    r.issues |= d.issues;
+    out += '\n';
+    return r;
+}
+
+std::string describe_issues(unsigned issues) {
+    std::string s;
+    auto add = [&](unsigned bit, std::string_view what) {
+        if (!(issues & bit)) return;
+        if (!s.empty()) s += "; ";
+        s += what;
+    };
+    add(issue_invalid_utf8, "non-UTF-8 bytes shown as \\xNN");
+    add(issue_ext79, "Salt sentinel (ext 79) shown as [name, value]");
+    add(issue_timestamp, "msgpack timestamp shown as ISO-8601 UTC text");
+    add(issue_other_ext, "unknown msgpack ext shown as <ext TYPE: HEX>");
+    add(issue_mixed_keys, "string and non-string keys sorted numbers first, then null, then strings");
+    return s;
+}
+
+}  // namespace tagbus

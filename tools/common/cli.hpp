@@ -1,1 +1,69 @@
+// Tool-side shared pieces: CLI11 set-up with the project's usage contract, the option groups every
+// tool shares (connection, Salt words), error printing and the exit-code mapping. The library never
+// prints or exits; this layer does, for the tools only.
 #pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tagbus/args.hpp"
+#include "tagbus/config.hpp"
+#include "tagbus/paths.hpp"
+#include "tagbus/result.hpp"
+
+namespace tagbus::cli {
+
+/// A CLI11 app with the house conventions: --help on stdout within 80 columns, --version,
+/// positional Salt words collected verbatim.
+void setup_app(CLI::App& app);
+
+/// Parses argv. Returns an exit code when the tool must stop now (help/version printed → 0, a
+/// usage error printed as "<tool>: <problem>" + "Try '<tool> --help'." → 64), else nothing.
+std::optional<int> parse(CLI::App& app, int argc, char** argv);
+
+/// Prints "<tool>: <message>" on stderr and returns the exit code for its status.
+int fail(std::string_view tool, const failure& f);
+/// A usage error: the message, then "Try '<tool> --help'.", returns 64.
+int usage(std::string_view tool, std::string_view message);
+/// "<tool>: <message>" on stderr.
+void say(std::string_view tool, std::string_view message);
+
+/// Where the bus is: the options every bus-facing tool takes.
+struct connection_options {
+    std::optional<std::string> node;
+    std::optional<std::string> sock_dir;
+    std::optional<std::string> config_dir;
+    std::optional<std::string> id;
+    std::optional<std::string> ipc_mode;
+    std::optional<std::string> framing;
+    bool verbose = false;
+};
+
+/// Adds --node, --sock-dir, -c/--config-dir, --id, --ipc-mode (and --framing when `with_framing`)
+/// and -v/--verbose.
+void add_connection_options(CLI::App& app, connection_options& o, bool with_framing);
+
+/// Resolves the configuration and endpoints for `default_node` unless --node/node= says otherwise;
+/// with --verbose prints which sock_dir was used and why.
+result<std::pair<bus_config, bus_endpoints>> connect_target(std::string_view tool, const connection_options& o,
+                                                             node_kind default_node);
+
+/// A setting given both as a Salt word and as a flag is a usage error
+/// ("count given twice: as count= and as --count").
+result<void> not_both(bool word_given, bool flag_given, std::string_view key, std::string_view flag);
+
+/// A value given as a Salt word that must be a string (sock_dir=, node=): its text, or a usage
+/// error "sock_dir must be a string, not an integer".
+result<std::string> word_string(std::string_view key, const value& v);
+
+/// "an integer", "a string", "a map"... for messages.
+std::string_view kind_name(const value& v);
+
+/// Parses a duration in seconds ("1.5", "2"), as --timeout takes it; usage error otherwise.
+result<double> parse_seconds(std::string_view flag, std::string_view text);
+
+}  // namespace tagbus::cli
