@@ -1,2 +1,136 @@
-// paths: not written yet.
+// paths: the names Salt gives its event sockets (SALT-WIRE §1.1) and the loopback TCP endpoints
+// used instead with ipc_mode: tcp (§1.2). Sans-I/O apart from OpenSSL's digest lookup.
 #include "tagbus/paths.hpp"
+
+#include <openssl/evp.h>
+#include <openssl/opensslv.h>
+
+#include <algorithm>
+#include <array>
+#include <memory>
+
+namespace tagbus {
+
+namespace detail {
+namespace {
+
+// Salt picks the digest with getattr(hashlib, opts["hash_type"]) after lower-casing it, so the
+// accepted words are hashlib's attribute names; OpenSSL knows the same functions by other names.
+struct digest_name {
+    std::string_view hashlib;
+    const char* openssl;
+};
+
+constexpr std::array<digest_name, 14> digests{{
+    {"md5", "MD5"},
+    {"sha1", "SHA1"},
+    {"sha224", "SHA224"},
+    {"sha256", "SHA256"},
+    {"sha384", "SHA384"},
+    {"sha512", "SHA512"},
+    {"sha3_224", "SHA3-224"},
+    {"sha3_256", "SHA3-256"},
+    {"sha3_384", "SHA3-384"},
+    {"sha3_512", "SHA3-512"},
+    // hashlib.blake2b()/blake2s() default to their largest digest size.
+    {"blake2b", "BLAKE2B-512"},
+    {"blake2s", "BLAKE2S-256"},
+    // Not hashlib attributes, but hashlib.new() names them; accepting them costs nothing.
+    {"sha512_224", "SHA512-224"},
+    {"sha512_256", "SHA512-256"},
+}};
+
+const char* openssl_name(std::string_view hash_type) {
+    std::string lower(hash_type);
+    std::transform(lower.begin(), lower.end(), lower.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    for (const auto& d : digests)
+        if (d.hashlib == lower) return d.openssl;
+    return nullptr;
+}
+
+#if OPENSSL_VERSION_NUMBER >= 0x30000000L
+struct md_free {
+    void operator()(EVP_MD* md) const { EVP_MD_free(md); }
+};
+using md_ptr = std::unique_ptr<EVP_MD, md_free>;
+// OpenSSL 3: fetch explicitly, so a provider that lacks the digest (FIPS and md5) says so here.
+md_ptr fetch_md(const char* name) { return md_ptr(EVP_MD_fetch(nullptr, name, nullptr)); }
+#else
+struct md_noop {
+    void operator()(const EVP_MD*) const {}
+};
+using md_ptr = std::unique_ptr<const EVP_MD, md_noop>;
+md_ptr fetch_md(const char* name) { return md_ptr(EVP_get_digestbyname(name)); }
+#endif
+
+// sockaddr_un.sun_path ends with a NUL; libuv 1.44 truncates a longer path without a word.
+result<void> check_length(const endpoint& e) {
+    if (e.tcp || e.path.size() <= max_socket_path) return {};
+    return fail(status::config, "socket path " + e.path + " is " + std::to_string(e.path.size()) +
+                                    " bytes; the limit is " + std::to_string(max_socket_path) +
+                                    " (choose a shorter sock_dir)");
+}
+
+// os.path.join(sock_dir, name), as Salt builds the socket paths.
+std::string in_dir(const std::string& dir, std::string_view name) {
+    std::string out = dir;
+    if (!out.empty() && !out.ends_with('/')) out += '/';
+    return out.append(name);
+}
+
+}  // namespace
+}  // namespace detail
+
+std::string endpoint::describe() const {
+    if (!tcp) return path;
+    // An IPv6 literal needs brackets before the port (RFC 3986), as in tcp://[::1]:4512.
+    const bool v6 = host.find(':') != std::string::npos;
+    return "tcp://" + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
+result<std::string> minion_hash(std::string_view id, std::string_view hash_type) {
+    const char* name = detail::openssl_name(hash_type);
+    if (!name) return fail(status::config, "unknown hash_type '" + std::string(hash_type) + "'");
+    auto md = detail::fetch_md(name);
+    if (!md)
+        return fail(status::config,
+                    "hash_type '" + std::string(hash_type) + "' is not available from this system's OpenSSL");
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    if (EVP_Digest(id.data(), id.size(), digest, &len, md.get(), nullptr) != 1)
+        return fail(status::config, "cannot compute a " + std::string(hash_type) + " digest");
+    // Salt keeps hexdigest()[:10]: 5 bytes of the digest, lower-case hex.
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string out;
+    for (unsigned int i = 0; i < len && out.size() < 10; ++i) {
+        out += hex[digest[i] >> 4];
+        out += hex[digest[i] & 0xF];
+    }
+    return out;
+}
+
+result<bus_endpoints> bus_paths(const bus_config& cfg) {
+    bus_endpoints eps;
+    if (cfg.tcp) {
+        // Salt 3006/3007 bind 127.0.0.1 whatever `ipv6` says; current upstream binds ::1 with it.
+        const std::string host = cfg.ipv6 ? "::1" : "127.0.0.1";
+        eps.pub = endpoint{true, {}, host, cfg.pub_port};
+        eps.pull = endpoint{true, {}, host, cfg.pull_port};
+        return eps;
+    }
+    if (cfg.node == node_kind::master) {
+        eps.pub.path = detail::in_dir(cfg.sock_dir, "master_event_pub.ipc");
+        eps.pull.path = detail::in_dir(cfg.sock_dir, "master_event_pull.ipc");
+    } else {
+        auto h = minion_hash(cfg.id, cfg.hash_type);
+        if (!h) return h.error();
+        eps.pub.path = detail::in_dir(cfg.sock_dir, "minion_event_" + *h + "_pub.ipc");
+        eps.pull.path = detail::in_dir(cfg.sock_dir, "minion_event_" + *h + "_pull.ipc");
+    }
+    for (const auto* e : {&eps.pub, &eps.pull})
+        if (auto ok = detail::check_length(*e); !ok) return ok.error();
+    return eps;
+}
+
+}  // namespace tagbus

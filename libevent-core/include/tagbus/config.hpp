@@ -45,13 +45,16 @@ struct environment {
 struct bus_config {
     node_kind node = node_kind::master;
     std::string sock_dir;
-    std::string sock_dir_source;  ///< for --verbose and errors: "--sock-dir", "TAGBUS_SOCK_DIR",
-                                  ///< "/etc/salt/minion", "Salt's default", "tagbus default"
+    std::string sock_dir_source;  ///< for --verbose and errors: "command line", "TAGBUS_SOCK_DIR",
+                                  ///< the file that set it ("/etc/salt/minion.d/x.conf", plus
+                                  ///< ", too long: Salt uses <cachedir>/.salt-unix" when Salt's
+                                  ///< length rule moved it), "Salt's default", "tagbus default"
     bool tcp = false;             ///< ipc_mode: tcp
     bool ipv6 = false;            ///< Salt's `ipv6` option (TCP host ::1 on newer Salt)
     std::uint16_t pub_port = 0;   ///< tcp_master_pub_port (4512) / tcp_pub_port (4510)
     std::uint16_t pull_port = 0;  ///< tcp_master_pull_port (4513) / tcp_pull_port (4511)
-    std::string id;               ///< minion id (config `id`, <config_dir>/minion_id, else FQDN)
+    std::string id;               ///< minion id (--id, config `id`, <config_dir>/minion_id, else FQDN;
+                                  ///< append_domain applied). A master only takes --id or `id:`.
     std::string hash_type = "sha256";
     std::size_t max_event_size = 1048576;
     framing pull_framing = framing::legacy;  ///< --framing > TAGBUS_FRAMING > config `framing:` > legacy
@@ -61,10 +64,15 @@ struct bus_config {
     map_t options;                ///< every key the config files set (later files win), for other tools
 };
 
-/// Resolves the configuration. Config files: <config_dir>/<node> then <config_dir>/<node>.d/*.conf in
-/// name order (a missing file is fine; an unreadable or invalid one is an error, status::config,
-/// naming the file and line). sock_dir order: request > TAGBUS_SOCK_DIR > config file > Salt's
-/// default when that folder exists > $XDG_RUNTIME_DIR/tagbus/<node> or /tmp/tagbus-<uid>/<node>.
+/// Resolves the configuration. Config files: <config_dir>/<node>, then its `default_include` glob
+/// (default <node>.d/*.conf) and `include:` globs, nested includes too, each in name order (a missing
+/// file is fine; an unreadable or invalid one is an error, status::config, naming the file and line).
+/// root_dir re-roots a config-file sock_dir and Salt's default as Salt does (SALT-WIRE §1.1a).
+/// sock_dir order: request > TAGBUS_SOCK_DIR > config file > Salt's default when that folder exists
+/// > $XDG_RUNTIME_DIR/tagbus/<node> or /tmp/tagbus-<uid>/<node>. A key written with no value counts
+/// as unset (except `id:`, which Salt reads as "None"). Bad values: status::config naming key, value
+/// and file ("invalid tcp_pub_port 'abc' in /etc/salt/minion (expected a port number ...)"); a bad
+/// --framing / --ipc-mode / empty sock_dir: status::usage.
 result<bus_config> resolve_config(const config_request& req, const environment& env);
 
 }  // namespace tagbus
