@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "tagbus/result.hpp"
+#include "tagbus/value.hpp"
 
 namespace tagbus {
 
@@ -40,6 +41,10 @@ public:
     /// On malformed input or a frame over the limit, returns false and error() is set for good:
     /// "frame of 70000000 bytes exceeds the 67108864-byte limit", "frame is not a map with
     /// head and body", ... (status::data). A stream in error yields nothing more.
+    /// The full list: "frame of [at least ]N bytes exceeds the M-byte limit" (a legacy frame not
+    /// yet complete reports the lower bound it knows), "frame is not a map with head and body",
+    /// "frame has no body", "frame body is not bin or str", "frame head is not a map", and
+    /// "malformed frame: <unpack-style reason>" (offsets relative to the frame's map).
     bool next(std::string_view& body);
 
     /// The framing of the last frame next() returned.
@@ -52,6 +57,7 @@ private:
     std::string buf_;
     std::size_t pos_ = 0;
     std::size_t need_ = 0;  // do not rescan until this many bytes are buffered past pos_
+    detail::scan_state scan_;  // progress through the legacy frame at pos_, relative to pos_
     std::size_t max_;
     framing last_ = framing::legacy;
     bool failed_ = false;

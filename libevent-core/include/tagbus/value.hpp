@@ -101,4 +101,20 @@ result<value> unpack(std::string_view in);
 /// rescan a large bin payload byte by byte); an error when the bytes cannot start a valid object.
 result<std::size_t> scan(std::string_view in, std::size_t& need);
 
+namespace detail {
+
+/// Where a resumable scan stopped: the bytes of complete items so far and how many items are
+/// still owed (the top-level object counts as one; a container adds its elements).
+struct scan_state {
+    std::size_t offset = 0;
+    std::uint64_t pending = 1;
+};
+
+/// scan() that continues from `st` instead of rescanning from the start, so a caller fed a large
+/// object in small pieces does linear work in total. `in` must start with the same bytes on every
+/// call for one object; reset `st` for the next object.
+result<std::size_t> scan_resume(std::string_view in, scan_state& st, std::size_t& need);
+
+}  // namespace detail
+
 }  // namespace tagbus
