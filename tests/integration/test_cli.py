@@ -1,0 +1,249 @@
+"""The command-line contract of every binary (STYLE.md "Tests: CLI contract"): --help on stdout
+within 80 columns, --version, the usage error for an unknown option, and every long option that
+--help lists documented in the man page and completed by bash and zsh. Also: the man pages
+render without groff warnings, the completion files parse, and bash completion answers.
+
+No bus is needed: nothing here opens a socket.
+"""
+import os
+import re
+import subprocess
+import unittest
+
+import tb
+from tb import tool
+
+TOOLS = ["state-event", "event-fire", "event-busd"]
+PAGES = [t + ".1" for t in TOOLS] + ["tagbus.7"]
+
+SRC = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+BUILD = os.path.dirname(os.path.normpath(os.path.abspath(tb.BIN)))
+MAN = os.path.join(BUILD, "man")
+BASH_COMPLETION = "/usr/share/bash-completion/bash_completion"
+
+# A long option as a whole token: "--sock-dir" but not the "--sock" in it, nor "x--y".
+LONG_OPTION = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*(?![\w-])")
+
+
+def env():
+    """The tools' environment without anything of the caller's that could change their output."""
+    e = {k: v for k, v in os.environ.items() if not k.startswith("TAGBUS_")}
+    e["NO_COLOR"] = "1"
+    e["LC_ALL"] = "C.UTF-8"
+    return e
+
+
+def run(argv, deadline=tb.DEADLINE, **kw):
+    return subprocess.run(argv, capture_output=True, env=kw.pop("env", env()), timeout=deadline, **kw)
+
+
+def project_version():
+    """The version the build was configured with (meson writes it into tagbus_version.h)."""
+    with open(os.path.join(BUILD, "tagbus_version.h"), encoding="utf-8") as f:
+        m = re.search(r'#define\s+TAGBUS_VERSION\s+"([^"]+)"', f.read())
+    assert m, "TAGBUS_VERSION not found in tagbus_version.h"
+    return m.group(1)
+
+
+def man_text(page):
+    """The assembled page's troff source with the escapes that can split an option removed."""
+    with open(os.path.join(MAN, page), encoding="utf-8") as f:
+        text = f.read()
+    text = re.sub(r"\\f(\[[^]]*\]|\(..|.)", "", text)  # font changes: \fB, \fI, \fP, \f[CR]
+    return text.replace("\\-", "-").replace("\\%", "").replace("\\&", "")
+
+
+def read(path):
+    with open(path, encoding="utf-8") as f:
+        return f.read()
+
+
+def bash_file(t):
+    return os.path.join(SRC, "completions", "bash", t)
+
+
+def zsh_file(t):
+    return os.path.join(SRC, "completions", "zsh", "_" + t)
+
+
+class Help(unittest.TestCase):
+    def help(self, t):
+        r = run([tool(t), "--help"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stderr, b"")
+        return r.stdout.decode("utf-8")
+
+    def long_options(self, t):
+        opts = set(LONG_OPTION.findall(self.help(t)))
+        self.assertTrue({"--help", "--version"} <= opts, opts)
+        return opts
+
+    def test_help_on_stdout_within_80_columns(self):
+        for t in TOOLS:
+            with self.subTest(tool=t):
+                out = self.help(t)
+                self.assertTrue(out.startswith(t) or "Usage: " + t in out, out)
+                wide = [line for line in out.splitlines() if len(line) > 80]
+                self.assertEqual(wide, [], f"{t} --help lines over 80 columns")
+
+    def test_version(self):
+        version = project_version()
+        for t in TOOLS:
+            with self.subTest(tool=t):
+                r = run([tool(t), "--version"])
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertEqual(r.stdout, f"{t} (tagbus) {version}\n".encode())
+                self.assertEqual(r.stderr, b"")
+
+    def test_unknown_option_is_a_usage_error(self):
+        for t in TOOLS:
+            with self.subTest(tool=t):
+                r = run([tool(t), "--bogus"])
+                self.assertEqual(r.returncode, 64)
+                self.assertEqual(r.stdout, b"")
+                self.assertEqual(r.stderr, (f"{t}: The following argument was not expected: --bogus\n"
+                                            f"Try '{t} --help'.\n").encode())
+
+    def test_every_long_option_is_in_the_man_page(self):
+        for t in TOOLS:
+            documented = set(LONG_OPTION.findall(man_text(t + ".1")))
+            for opt in sorted(self.long_options(t)):
+                with self.subTest(tool=t, option=opt):
+                    self.assertIn(opt, documented, f"{opt} is not in man/{t}.1 (assembled)")
+
+    def test_every_long_option_is_completed(self):
+        for t in TOOLS:
+            for path in (bash_file(t), zsh_file(t)):
+                completed = set(LONG_OPTION.findall(read(path)))
+                for opt in sorted(self.long_options(t)):
+                    with self.subTest(file=path, option=opt):
+                        self.assertIn(opt, completed)
+
+    def test_completions_offer_no_option_the_tool_lacks(self):
+        for t in TOOLS:
+            known = self.long_options(t)
+            for path in (bash_file(t), zsh_file(t)):
+                with self.subTest(file=path):
+                    self.assertEqual(set(LONG_OPTION.findall(read(path))) - known, set())
+
+
+class ManPages(unittest.TestCase):
+    def test_pages_render_without_warnings(self):
+        e = env()
+        e["MANWIDTH"] = "80"
+        e.pop("MANPAGER", None)
+        e.pop("PAGER", None)
+        for page in PAGES:
+            with self.subTest(page=page):
+                r = run(["man", "--warnings", "-E", "UTF-8", "-l", os.path.join(MAN, page)], env=e)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertEqual(r.stderr.decode(), "")
+                out = r.stdout.decode("utf-8")
+                self.assertIn("NAME", out)
+                wide = [line for line in out.splitlines() if len(line) > 80]
+                self.assertEqual(wide, [], f"{page}: rendered lines over 80 columns")
+
+    def test_pages_are_self_contained(self):
+        for page in PAGES:
+            with self.subTest(page=page):
+                text = read(os.path.join(MAN, page))
+                left = re.findall(r'(?m)^\.\\"\s*@include.*$|@[A-Za-z_]+@|^\.so\b.*$', text)
+                self.assertEqual(left, [], "fragments not included, or placeholders not filled")
+                self.assertIn(".SH \"EXIT STATUS\"", text)
+
+    def test_tool_pages_have_what_scripts_need(self):
+        for t in ["state-event", "event-fire"]:
+            with self.subTest(page=t):
+                text = man_text(t + ".1")
+                for section in ("SALT WORDS", "DIFFERENCES FROM SALT", "EXAMPLES", "ENVIRONMENT",
+                                "SOCKET DIRECTORY"):
+                    self.assertIn(section, text)
+        text = man_text("state-event.1")
+        self.assertIn("state-event 'salt/minion/*/start' count=1 quiet=True --timeout 60 &&",
+                      text.replace("\\(aq", "'"))
+        self.assertIn("while IFS=$'\\et' read -r tag data; do", text.replace("\\(aq", "'"))
+        self.assertIn("event-fire --lines", text)
+
+
+class Completions(unittest.TestCase):
+    def test_bash_files_parse(self):
+        for t in TOOLS:
+            with self.subTest(tool=t):
+                r = run(["bash", "-n", bash_file(t)])
+                self.assertEqual((r.returncode, r.stderr), (0, b""))
+
+    def test_zsh_files_parse(self):
+        for t in TOOLS:
+            with self.subTest(tool=t):
+                r = run(["zsh", "-n", zsh_file(t)])
+                self.assertEqual((r.returncode, r.stderr), (0, b""))
+
+    # Loads bash-completion and one file, sets COMP_* as bash does for a command line, runs the
+    # completion function the file registered and prints COMPREPLY, one item a line.
+    # compopt only works inside a completion started by readline, so it is a no-op here.
+    COMPLETE = r"""
+source "$1" || exit 90
+source "$2" || exit 91
+compopt() { :; }
+[ -n "$3" ] && COMP_WORDBREAKS=$3
+COMP_LINE=$4
+COMP_POINT=${#COMP_LINE}
+shift 4
+COMP_WORDS=("$@")
+COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
+spec=$(complete -p "$1") || exit 92
+fn=${spec##*-F }
+fn=${fn%% *}
+"$fn" "$1" "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD - 1]}"
+printf '%s\n' "${COMPREPLY[@]}"
+"""
+
+    def complete(self, t, words, wordbreaks="", line=None):
+        """COMPREPLY for `words`, split as readline splits them (the last is being completed);
+        `line` is the command line when it is not the words joined by spaces."""
+        if line is None:
+            line = " ".join([t, *words])
+        r = run(["bash", "-c", self.COMPLETE, "bash", BASH_COMPLETION, bash_file(t), wordbreaks, line, t,
+                 *words])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stderr, b"")
+        return r.stdout.decode().splitlines()
+
+    def test_long_option(self):
+        self.assertIn("--node", self.complete("state-event", ["--no"]))
+        self.assertEqual(self.complete("state-event", ["--json"]), ["--json-lines"])
+        self.assertIn("--framing", self.complete("event-fire", ["--fr"]))
+        self.assertIn("--pidfile", self.complete("event-busd", ["--pid"]))
+
+    def test_salt_word_value(self):
+        # Readline's default COMP_WORDBREAKS holds '=', so for `state-event node=` bash sets
+        # COMP_WORDS=(state-event node =), COMP_CWORD=2 (checked in an interactive bash). Readline
+        # then replaces only the text after '=', so the reply "master" makes the word node=master.
+        reply = self.complete("state-event", ["node", "="], line="state-event node=")
+        self.assertIn("master", reply)
+        self.assertIn("node=master", ["node=" + c for c in reply])
+        self.assertEqual(self.complete("state-event", ["node", "=", "ma"], line="state-event node=ma"),
+                         ["master"])
+        self.assertEqual(self.complete("event-fire", ["{}", "t", "node", "=", "mi"],
+                                       line="event-fire {} t node=mi"), ["minion"])
+        # Without '=' among the word breaks the whole word is replaced: the reply carries the key.
+        no_equals = " \t\n\"'><;|&(:"
+        self.assertIn("node=master", self.complete("state-event", ["node="], no_equals))
+        self.assertEqual(self.complete("state-event", ["quiet=T"], no_equals), ["quiet=True"])
+
+    def test_salt_words_offered(self):
+        reply = self.complete("state-event", ["count=1", ""], " \t\n\"'><;|&(:")
+        self.assertEqual(sorted(reply), ["node=", "pretty=", "quiet=", "sock_dir="])
+
+    def test_option_values(self):
+        self.assertEqual(self.complete("state-event", ["--color", "a"]), ["auto", "always"])
+        self.assertEqual(self.complete("state-event", ["--color", "=", "a"], line="state-event --color=a"),
+                         ["auto", "always"])
+        self.assertEqual(self.complete("state-event", ["--node", ""]), ["master", "minion"])
+        self.assertEqual(self.complete("event-fire", ["--framing", "p"]), ["prefixed"])
+        self.assertEqual(self.complete("event-busd", ["--ipc-mode", "t"]), ["tcp"])
+        self.assertIn("root", self.complete("event-busd", ["--group", "roo"]))
+
+
+if __name__ == "__main__":
+    tb.main()
