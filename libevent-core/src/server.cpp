@@ -1,2 +1,535 @@
-// server: not written yet.
+// bus_server: pull connections in, one shared block of re-framed events per read out to every
+// subscriber (SALT-WIRE §4). Every connection and listener is heap-allocated and deleted by its
+// close callback only; `owner` is cleared when the server lets go of it, so a callback arriving
+// after stop() (or after the server is gone) touches nothing but the connection itself.
 #include "tagbus/server.hpp"
+
+#include <arpa/inet.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace tagbus {
+
+namespace detail {
+namespace {
+
+// One read of the pull side can carry many frames; 64 KiB keeps the syscall count low without
+// holding much memory. The buffer is shared: libuv calls alloc_cb and read_cb back to back.
+constexpr std::size_t read_buffer_size = 64 * 1024;
+// Blocks are recycled so a steady stream allocates nothing; huge ones are not worth keeping.
+constexpr std::size_t pool_keep_capacity = 1u << 20;
+constexpr std::size_t pool_max_blocks = 64;
+
+std::string reason(int uv_err) { return std::strerror(-uv_err); }
+
+/// The outgoing frames of one read, shared (not copied) by every subscriber's queue.
+struct block {
+    std::string bytes;
+    std::size_t refs = 0;
+};
+
+union stream_handle {
+    uv_pipe_t pipe;
+    uv_tcp_t tcp;
+};
+
+uv_stream_t* as_stream(stream_handle& h) { return reinterpret_cast<uv_stream_t*>(&h); }
+uv_handle_t* as_handle(stream_handle& h) { return reinterpret_cast<uv_handle_t*>(&h); }
+
+struct listener;
+struct pull_conn;
+struct pub_conn;
+struct server_state;
+
+// Where a path's socket was bound, so stop() never removes a file someone else put there since.
+struct created_file {
+    std::string path;
+    dev_t dev = 0;
+    ino_t ino = 0;
+};
+
+struct server_state {
+    uv_loop_t* loop;
+    server_options opts;
+    server_stats stats;
+    bool running = false;
+    std::uint64_t next_number = 1;
+    detail::listener* pull_listener = nullptr;
+    detail::listener* pub_listener = nullptr;
+    std::vector<detail::pull_conn*> publishers;
+    std::vector<detail::pub_conn*> subscribers;
+    std::vector<detail::created_file> created;
+    std::vector<detail::block*> pool;
+    std::vector<std::pair<std::size_t, std::size_t>> bodies;  // offset, size within the block
+    char read_buffer[detail::read_buffer_size];
+
+    server_state(event_loop& l, server_options o)
+        : loop(static_cast<uv_loop_t*>(l.native())), opts(std::move(o)) {}
+    ~server_state();
+    server_state(const server_state&) = delete;
+    server_state& operator=(const server_state&) = delete;
+
+    void log(log_level level, const std::string& message) const {
+        if (opts.log) opts.log(level, message);
+    }
+    detail::block* acquire();
+    void release(detail::block* b);
+    void deliver(detail::pull_conn* c);
+    void drop_publisher(detail::pull_conn* c);
+    void drop_subscriber(detail::pub_conn* c);
+    result<void> prepare_unix(const endpoint& ep);
+    result<void> bind(const endpoint& ep, bool pub_side);
+};
+
+struct listener {
+    stream_handle h{};
+    server_state* owner = nullptr;
+    bool pub_side = false;
+    bool tcp = false;
+};
+
+// What both connection kinds share; the uv handle's data points here.
+struct conn_base {
+    stream_handle h{};
+    server_state* owner = nullptr;
+    std::uint64_t number = 0;
+    bool tcp = false;
+    const char* role = "";
+};
+
+conn_base* conn_of(const void* handle) { return static_cast<conn_base*>(static_cast<const uv_handle_t*>(handle)->data); }
+
+struct pull_conn : conn_base {
+    frame_decoder decoder;
+    explicit pull_conn(std::size_t max_frame) : decoder(max_frame) { role = "publisher"; }
+};
+
+struct pub_conn : conn_base {
+    bool writing = false;
+    uv_write_t req{};
+    std::vector<block*> queue;      // waiting for the next write
+    std::vector<block*> in_flight;  // handed to the current uv_write
+    std::vector<uv_buf_t> bufs;
+    // Bytes queued or in flight: the measure a later per-subscriber bound will be checked against.
+    std::size_t queued_bytes = 0;
+    pub_conn() { role = "subscriber"; }
+};
+
+void free_block_list(server_state* owner, std::vector<block*>& blocks);
+
+void on_listener_closed(uv_handle_t* h) { delete static_cast<listener*>(h->data); }
+void on_pull_closed(uv_handle_t* h) { delete static_cast<pull_conn*>(conn_of(h)); }
+void on_pub_closed(uv_handle_t* h) {
+    auto* c = static_cast<pub_conn*>(conn_of(h));
+    // The write callback (UV_ECANCELED) has already run for an in-flight write; whatever is left
+    // belongs to this connection alone.
+    free_block_list(c->owner, c->queue);
+    free_block_list(c->owner, c->in_flight);
+    delete c;
+}
+
+/// "publisher #3 (pid 1234)" or "subscriber #2 (127.0.0.1:50122)": who to blame in a log line.
+std::string describe_peer(conn_base* c) {
+    std::string out = std::string(c->role) + " #" + std::to_string(c->number);
+    if (c->tcp) {
+        sockaddr_storage addr{};
+        int len = sizeof addr;
+        char host[INET6_ADDRSTRLEN] = "";
+        if (uv_tcp_getpeername(&c->h.tcp, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+            int port = 0;
+            if (addr.ss_family == AF_INET6) {
+                auto* a6 = reinterpret_cast<sockaddr_in6*>(&addr);
+                uv_ip6_name(a6, host, sizeof host);
+                port = ntohs(a6->sin6_port);
+            } else {
+                auto* a4 = reinterpret_cast<sockaddr_in*>(&addr);
+                uv_ip4_name(a4, host, sizeof host);
+                port = ntohs(a4->sin_port);
+            }
+            out += " (" + std::string(host) + ":" + std::to_string(port) + ")";
+        }
+        return out;
+    }
+    uv_os_fd_t fd = -1;
+    ucred cred{};
+    socklen_t len = sizeof cred;
+    if (uv_fileno(as_handle(c->h), &fd) == 0 && getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
+        out += " (pid " + std::to_string(cred.pid) + ")";
+    }
+    return out;
+}
+
+void on_alloc(uv_handle_t* h, std::size_t, uv_buf_t* buf) {
+    auto* owner = conn_of(h)->owner;
+    *buf = owner ? uv_buf_init(owner->read_buffer, sizeof owner->read_buffer) : uv_buf_init(nullptr, 0);
+}
+
+void on_pull_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
+    auto* c = static_cast<pull_conn*>(conn_of(s));
+    auto* self = c->owner;
+    if (self == nullptr || nread == 0) return;
+    if (nread > 0) {
+        c->decoder.feed(std::string_view(buf->base, static_cast<std::size_t>(nread)));
+        self->deliver(c);
+        if (c->owner == nullptr) return;  // a callback stopped the server
+        if (const failure* err = c->decoder.error()) {
+            // Frames before the bad one were delivered above; the stream cannot be resynchronised.
+            self->log(log_level::warning, "dropping " + describe_peer(c) + " on " +
+                                              self->opts.endpoints.pull.describe() + ": " + err->message);
+            ++self->stats.dropped_connections;
+            self->drop_publisher(c);
+        }
+        return;
+    }
+    // Every complete frame was delivered as it arrived; only a truncated tail can be left.
+    if (nread != UV_EOF) {
+        self->log(log_level::info, describe_peer(c) + " dropped: " + reason(static_cast<int>(nread)));
+    } else if (c->decoder.pending() > 0) {
+        self->log(log_level::warning, describe_peer(c) + " closed in the middle of a frame (" +
+                                          std::to_string(c->decoder.pending()) + " bytes discarded)");
+    } else {
+        self->log(log_level::debug, describe_peer(c) + " disconnected");
+    }
+    self->drop_publisher(c);
+}
+
+void on_pub_read(uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
+    // Subscribers have nothing to say (3007+ discards what they send too); reading only tells us
+    // when they leave.
+    auto* c = static_cast<pub_conn*>(conn_of(s));
+    auto* self = c->owner;
+    if (self == nullptr || nread >= 0) return;
+    self->log(log_level::info, describe_peer(c) + (nread == UV_EOF ? std::string(" disconnected")
+                                                                    : " dropped: " + reason(static_cast<int>(nread))));
+    self->drop_subscriber(c);
+}
+
+void start_write(pub_conn* c);
+
+void on_pub_written(uv_write_t* req, int status) {
+    auto* c = static_cast<pub_conn*>(req->data);
+    c->writing = false;
+    for (auto* b : c->in_flight) c->queued_bytes -= b->bytes.size();
+    free_block_list(c->owner, c->in_flight);
+    auto* self = c->owner;
+    if (self == nullptr) return;
+    if (status < 0) {
+        self->log(log_level::info, describe_peer(c) + " dropped: " + reason(status));
+        self->drop_subscriber(c);
+        return;
+    }
+    if (!c->queue.empty()) start_write(c);
+}
+
+void start_write(pub_conn* c) {
+    // One write for everything queued: the subscriber gets as many frames per syscall as it takes.
+    c->in_flight.swap(c->queue);
+    c->bufs.clear();
+    for (auto* b : c->in_flight) {
+        c->bufs.push_back(uv_buf_init(b->bytes.data(), static_cast<unsigned>(b->bytes.size())));
+    }
+    c->req.data = c;
+    int rc = uv_write(&c->req, as_stream(c->h), c->bufs.data(), static_cast<unsigned>(c->bufs.size()),
+                      on_pub_written);
+    if (rc < 0) {
+        // Only a stream that is already shutting down refuses a write outright; its read side
+        // reports the end and drops it.
+        for (auto* b : c->in_flight) c->queued_bytes -= b->bytes.size();
+        free_block_list(c->owner, c->in_flight);
+        return;
+    }
+    c->writing = true;
+}
+
+void on_connection(uv_stream_t* server, int status) {
+    auto* l = static_cast<listener*>(server->data);
+    auto* self = l->owner;
+    if (self == nullptr) return;
+    const endpoint& ep = l->pub_side ? self->opts.endpoints.pub : self->opts.endpoints.pull;
+    if (status < 0) {
+        self->log(log_level::warning, "cannot accept on " + ep.describe() + ": " + reason(status));
+        return;
+    }
+    conn_base* c = l->pub_side ? static_cast<conn_base*>(new pub_conn) : new pull_conn(self->opts.max_frame);
+    uv_close_cb on_closed = l->pub_side ? on_pub_closed : on_pull_closed;
+    c->owner = self;
+    c->tcp = l->tcp;
+    c->number = self->next_number++;
+    if (l->tcp) {
+        uv_tcp_init(self->loop, &c->h.tcp);
+    } else {
+        uv_pipe_init(self->loop, &c->h.pipe, 0);
+    }
+    as_handle(c->h)->data = c;
+    if (int rc = uv_accept(server, as_stream(c->h)); rc < 0) {
+        self->log(log_level::warning, "cannot accept on " + ep.describe() + ": " + reason(rc));
+        c->owner = nullptr;
+        uv_close(as_handle(c->h), on_closed);
+        return;
+    }
+    if (l->tcp) uv_tcp_nodelay(&c->h.tcp, 1);
+    if (l->pub_side) {
+        self->subscribers.push_back(static_cast<pub_conn*>(c));
+        self->stats.subscribers = self->subscribers.size();
+        uv_read_start(as_stream(c->h), on_alloc, on_pub_read);
+    } else {
+        self->publishers.push_back(static_cast<pull_conn*>(c));
+        self->stats.publishers = self->publishers.size();
+        uv_read_start(as_stream(c->h), on_alloc, on_pull_read);
+    }
+    self->log(log_level::debug, describe_peer(c) + " connected");
+}
+
+void free_block_list(server_state* owner, std::vector<block*>& blocks) {
+    for (auto* b : blocks) {
+        if (owner) {
+            owner->release(b);
+        } else if (--b->refs == 0) {
+            delete b;
+        }
+    }
+    blocks.clear();
+}
+
+/// Status for a failed bind/listen: a busy address means another bus (or a race with one);
+/// anything else (permissions, a missing or read-only directory) is a file-system problem.
+status bind_status(int uv_err) { return uv_err == UV_EADDRINUSE ? status::unavailable : status::io; }
+
+/// Creates `dir` and its missing parents, 0750 each (group members may reach 0660 sockets).
+result<void> make_dirs(const std::string& dir) {
+    struct stat st {};
+    if (dir.empty() || stat(dir.c_str(), &st) == 0) {
+        if (!dir.empty() && !S_ISDIR(st.st_mode)) {
+            return fail(status::io, "cannot create directory " + dir + ": " + std::strerror(ENOTDIR));
+        }
+        return {};
+    }
+    if (auto slash = dir.find_last_of('/'); slash != std::string::npos && slash > 0) {
+        if (auto r = make_dirs(dir.substr(0, slash)); !r) return r;
+    }
+    if (mkdir(dir.c_str(), 0750) == 0) {
+        chmod(dir.c_str(), 0750);  // mkdir's mode went through the umask; this mode is the contract
+    } else if (errno != EEXIST) {
+        return fail(status::io, "cannot create directory " + dir + ": " + std::strerror(errno));
+    }
+    return {};
+}
+
+/// Salt deletes whatever is at a socket path before binding. We first make sure no bus answers
+/// there, and we leave anything that is not a socket alone (a wrong --sock-dir must not eat files).
+result<void> clear_stale(const std::string& path) {
+    struct stat st {};
+    if (lstat(path.c_str(), &st) != 0) {
+        if (errno == ENOENT) return {};
+        return fail(status::io, "cannot bind " + path + ": " + std::strerror(errno));
+    }
+    if (!S_ISSOCK(st.st_mode)) {
+        return fail(status::io, "cannot bind " + path + ": a file that is not a socket is in the way");
+    }
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::memcpy(addr.sun_path, path.c_str(), std::min(path.size(), sizeof addr.sun_path - 1));
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return fail(status::io, "cannot create a socket: " + std::string(std::strerror(errno)));
+    int rc = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    int err = rc == 0 ? 0 : errno;
+    close(fd);
+    // EAGAIN: a listener whose backlog is full is still a live bus.
+    if (rc == 0 || err == EAGAIN || err == EINPROGRESS) {
+        return fail(status::unavailable, "a bus is already running on " + path);
+    }
+    if (err != ECONNREFUSED && err != ENOENT) {
+        return fail(status::io, "cannot connect to " + path + ": " + std::strerror(err));
+    }
+    if (unlink(path.c_str()) != 0 && errno != ENOENT) {
+        return fail(status::io, "cannot remove stale socket " + path + ": " + std::strerror(errno));
+    }
+    return {};
+}
+
+}  // namespace
+}  // namespace detail
+
+detail::server_state::~server_state() {
+    for (auto* b : pool) delete b;
+}
+
+detail::block* detail::server_state::acquire() {
+    if (pool.empty()) return new detail::block;
+    auto* b = pool.back();
+    pool.pop_back();
+    b->bytes.clear();
+    return b;
+}
+
+void detail::server_state::release(detail::block* b) {
+    if (--b->refs != 0) return;
+    if (pool.size() < detail::pool_max_blocks && b->bytes.capacity() <= detail::pool_keep_capacity) {
+        pool.push_back(b);
+    } else {
+        delete b;
+    }
+}
+
+void detail::server_state::deliver(detail::pull_conn* c) {
+    // Nobody to tell: Salt drops the event too (no history), but the decoder must still advance.
+    const bool wanted = !subscribers.empty() || static_cast<bool>(opts.on_event);
+    detail::block* b = nullptr;
+    bodies.clear();
+    std::uint64_t count = 0;
+    std::string_view body;
+    while (c->decoder.next(body)) {
+        ++count;
+        if (!wanted) continue;
+        if (b == nullptr) b = acquire();
+        append_frame(b->bytes, body, opts.pub_framing);
+        // "body" is the frame's last value, so its bytes end the frame just appended.
+        bodies.emplace_back(b->bytes.size() - body.size(), body.size());
+    }
+    stats.events += count;
+    if (b == nullptr) return;
+    // One reference per subscriber plus ours, held while on_event looks at the bodies.
+    b->refs = subscribers.size() + 1;
+    for (auto* sub : subscribers) {
+        sub->queue.push_back(b);
+        sub->queued_bytes += b->bytes.size();
+        if (!sub->writing) detail::start_write(sub);
+    }
+    if (opts.on_event) {
+        for (auto [offset, size] : bodies) {
+            opts.on_event(std::string_view(b->bytes).substr(offset, size));
+            if (!running) break;  // on_event stopped the server
+        }
+    }
+    release(b);
+}
+
+void detail::server_state::drop_publisher(detail::pull_conn* c) {
+    std::erase(publishers, c);
+    stats.publishers = publishers.size();
+    c->owner = nullptr;
+    uv_close(detail::as_handle(c->h), detail::on_pull_closed);
+}
+
+void detail::server_state::drop_subscriber(detail::pub_conn* c) {
+    std::erase(subscribers, c);
+    stats.subscribers = subscribers.size();
+    // Release queued blocks now, while the pool is reachable; the in-flight write completes with
+    // UV_ECANCELED and sees no owner.
+    for (auto* b : c->queue) c->queued_bytes -= b->bytes.size();
+    detail::free_block_list(this, c->queue);
+    c->owner = nullptr;
+    uv_close(detail::as_handle(c->h), detail::on_pub_closed);
+}
+
+result<void> detail::server_state::prepare_unix(const endpoint& ep) {
+    if (auto slash = ep.path.find_last_of('/'); slash != std::string::npos && slash > 0) {
+        if (auto r = detail::make_dirs(ep.path.substr(0, slash)); !r) return r;
+    }
+    return detail::clear_stale(ep.path);
+}
+
+result<void> detail::server_state::bind(const endpoint& ep, bool pub_side) {
+    auto* l = new detail::listener;
+    l->owner = this;
+    l->pub_side = pub_side;
+    l->tcp = ep.tcp;
+    (pub_side ? pub_listener : pull_listener) = l;
+    int rc = 0;
+    if (ep.tcp) {
+        uv_tcp_init(loop, &l->h.tcp);
+        l->h.tcp.data = l;
+        sockaddr_storage addr{};
+        bool v6 = ep.host.find(':') != std::string::npos;
+        rc = v6 ? uv_ip6_addr(ep.host.c_str(), ep.port, reinterpret_cast<sockaddr_in6*>(&addr))
+                : uv_ip4_addr(ep.host.c_str(), ep.port, reinterpret_cast<sockaddr_in*>(&addr));
+        if (rc < 0) return fail(status::config, "cannot bind " + ep.describe() + ": invalid address");
+        rc = uv_tcp_bind(&l->h.tcp, reinterpret_cast<sockaddr*>(&addr), 0);
+    } else {
+        uv_pipe_init(loop, &l->h.pipe, 0);
+        l->h.pipe.data = l;
+        // Created under umask 0177 as Salt does: the socket is never reachable with a wider mode,
+        // not even between bind() and chmod().
+        mode_t old = umask(0177);
+        rc = uv_pipe_bind(&l->h.pipe, ep.path.c_str());
+        umask(old);
+        if (rc == 0) {
+            struct stat st {};
+            if (lstat(ep.path.c_str(), &st) == 0) created.push_back({ep.path, st.st_dev, st.st_ino});
+            mode_t mode = opts.group ? 0660 : 0600;
+            if (chmod(ep.path.c_str(), mode) != 0) {
+                return fail(status::io, "cannot chmod " + ep.path + ": " + std::strerror(errno));
+            }
+            if (opts.group && chown(ep.path.c_str(), static_cast<uid_t>(-1), *opts.group) != 0) {
+                return fail(status::io, "cannot change the group of " + ep.path + " to " +
+                                            std::to_string(*opts.group) + ": " + std::strerror(errno));
+            }
+        }
+    }
+    if (rc < 0) return fail(detail::bind_status(rc), "cannot bind " + ep.describe() + ": " + detail::reason(rc));
+    // libuv reports a busy TCP port at listen() rather than bind().
+    rc = uv_listen(detail::as_stream(l->h), SOMAXCONN, detail::on_connection);
+    if (rc < 0) return fail(detail::bind_status(rc), "cannot bind " + ep.describe() + ": " + detail::reason(rc));
+    return {};
+}
+
+// The header's opaque type; the state lives in detail:: so the callbacks above can name it.
+struct bus_server::impl : detail::server_state {
+    using server_state::server_state;
+};
+
+bus_server::bus_server(event_loop& loop, server_options opts) : p_(std::make_unique<impl>(loop, std::move(opts))) {}
+
+bus_server::~bus_server() { stop(); }
+
+result<void> bus_server::start() {
+    auto& p = *p_;
+    if (p.running) return fail(status::software, "the bus is already started");
+    const auto& eps = p.opts.endpoints;
+    for (const endpoint* ep : {&eps.pub, &eps.pull}) {
+        if (ep->tcp) continue;
+        if (auto r = p.prepare_unix(*ep); !r) return r;
+    }
+    p.running = true;
+    // Pull first: once the pub socket answers, the whole bus is ready (others probe pub).
+    auto r = p.bind(eps.pull, false);
+    if (r) r = p.bind(eps.pub, true);
+    if (!r) {
+        stop();
+        return r;
+    }
+    p.log(log_level::debug, "listening on " + eps.pull.describe() + " and " + eps.pub.describe());
+    return {};
+}
+
+void bus_server::stop() {
+    auto& p = *p_;
+    p.running = false;
+    for (auto* l : {p.pull_listener, p.pub_listener}) {
+        if (l == nullptr) continue;
+        l->owner = nullptr;
+        uv_close(detail::as_handle(l->h), detail::on_listener_closed);
+    }
+    p.pull_listener = p.pub_listener = nullptr;
+    while (!p.publishers.empty()) p.drop_publisher(p.publishers.back());
+    while (!p.subscribers.empty()) p.drop_subscriber(p.subscribers.back());
+    for (const auto& f : p.created) {
+        struct stat st {};
+        if (lstat(f.path.c_str(), &st) == 0 && st.st_dev == f.dev && st.st_ino == f.ino) unlink(f.path.c_str());
+    }
+    p.created.clear();
+}
+
+server_stats bus_server::stats() const { return p_->stats; }
+
+}  // namespace tagbus

@@ -1,2 +1,823 @@
+// Transport: bus_server, subscriber and publisher on one event_loop in one process. Each test gets
+// its own sock_dir; every wait is a loop deadline (never a sleep); the loop must end with no handle
+// left. Raw libuv peers below play the parts the library does not (pushers, a raw pub reader, a
+// bus that sends garbage).
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "tagbus/client.hpp"
+#include "tagbus/frame.hpp"
+#include "tagbus/loop.hpp"
+#include "tagbus/server.hpp"
+
+using namespace tagbus;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct temp_dir {
+    std::string path;
+    temp_dir() {
+        char tmpl[] = "/tmp/tbXXXXXX";  // short: sun_path holds 107 bytes
+        REQUIRE(mkdtemp(tmpl) != nullptr);
+        path = tmpl;
+    }
+    ~temp_dir() {
+        std::error_code ec;
+        std::filesystem::remove_all(path, ec);
+    }
+};
+
+bus_endpoints unix_endpoints(const std::string& dir) {
+    bus_endpoints e;
+    e.pub.path = dir + "/master_event_pub.ipc";
+    e.pull.path = dir + "/master_event_pull.ipc";
+    return e;
+}
+
+uv_loop_t* uv(event_loop& loop) { return static_cast<uv_loop_t*>(loop.native()); }
+
+/// Runs the loop until `done()` holds, polling it from a 1 ms timer; false when the deadline hit.
+bool run_until(event_loop& loop, const std::function<bool()>& done, std::uint64_t deadline_ms = 10000) {
+    bool timed_out = false;
+    event_loop::timer_id poll = 0;
+    std::function<void()> check = [&] {
+        if (done()) {
+            loop.stop();
+            return;
+        }
+        poll = loop.after(1, check);
+    };
+    poll = loop.after(0, check);
+    auto deadline = loop.after(deadline_ms, [&] {
+        timed_out = true;
+        loop.stop();
+    });
+    loop.run();
+    loop.cancel(poll);
+    loop.cancel(deadline);
+    return !timed_out;
+}
+
+/// Nothing may be left on the loop once the objects under test are gone: their close callbacks
+/// run in one more iteration, and then no handle remains.
+void check_closed(event_loop& loop) {
+    uv_run(uv(loop), UV_RUN_NOWAIT);
+    int handles = 0;
+    uv_walk(uv(loop), [](uv_handle_t*, void* n) { ++*static_cast<int*>(n); }, &handles);
+    CHECK(handles == 0);
+}
+
+/// Records everything a server logs; tests that expect no trouble check `warnings` is empty.
+struct log_sink {
+    std::vector<std::string> warnings;
+    std::vector<std::string> all;
+    std::function<void(log_level, std::string_view)> fn() {
+        return [this](log_level level, std::string_view m) {
+            all.emplace_back(m);
+            if (level <= log_level::warning) warnings.emplace_back(m);
+        };
+    }
+};
+
+struct recorder {
+    std::vector<std::string> bodies;
+    std::vector<link_state> states;
+    std::vector<failure> errors;
+    std::size_t batches = 0;
+    std::function<void()> after_body;
+    subscriber_handlers handlers() {
+        subscriber_handlers h;
+        h.on_body = [this](std::string_view b) {
+            bodies.emplace_back(b);
+            if (after_body) after_body();
+        };
+        h.on_batch_end = [this] { ++batches; };
+        h.on_state = [this](link_state s, const failure* e) {
+            states.push_back(s);
+            if (e) errors.push_back(*e);
+        };
+        return h;
+    }
+};
+
+subscriber_options sub_opts(const endpoint& pub) {
+    subscriber_options o;
+    o.pub = pub;
+    o.backoff_min_ms = 5;
+    o.backoff_max_ms = 40;
+    return o;
+}
+
+server_options srv_opts(const bus_endpoints& eps, log_sink& log) {
+    server_options o;
+    o.endpoints = eps;
+    o.log = log.fn();
+    return o;
+}
+
+union raw_handle {
+    uv_pipe_t pipe;
+    uv_tcp_t tcp;
+};
+
+int raw_connect(uv_loop_t* loop, raw_handle& h, void* data, uv_connect_t* req, const endpoint& ep, uv_connect_cb cb) {
+    req->data = data;
+    if (!ep.tcp) {
+        uv_pipe_init(loop, &h.pipe, 0);
+        h.pipe.data = data;
+        uv_pipe_connect(req, &h.pipe, ep.path.c_str(), cb);
+        return 0;
+    }
+    uv_tcp_init(loop, &h.tcp);
+    h.tcp.data = data;
+    sockaddr_in addr{};
+    uv_ip4_addr(ep.host.c_str(), ep.port, &addr);
+    return uv_tcp_connect(req, &h.tcp, reinterpret_cast<sockaddr*>(&addr), cb);
+}
+
+struct push_result {
+    bool done = false;
+    int error = 0;
+};
+
+/// A publisher written with raw libuv: writes `chunks` one write at a time (so frames are split
+/// wherever the chunk boundaries fall), then closes. Frees itself in its close callback.
+struct pusher {
+    raw_handle h{};
+    uv_connect_t creq{};
+    uv_write_t wreq{};
+    uv_buf_t buf{};
+    std::vector<std::string> chunks;
+    std::size_t next = 0;
+    std::shared_ptr<push_result> res = std::make_shared<push_result>();
+
+    void finish(int err) {
+        res->error = err;
+        uv_close(reinterpret_cast<uv_handle_t*>(&h), [](uv_handle_t* hh) {
+            auto* p = static_cast<pusher*>(hh->data);
+            p->res->done = true;
+            delete p;
+        });
+    }
+    void write_next() {
+        if (next == chunks.size()) return finish(0);
+        buf = uv_buf_init(chunks[next].data(), static_cast<unsigned>(chunks[next].size()));
+        ++next;
+        wreq.data = this;
+        uv_write(&wreq, reinterpret_cast<uv_stream_t*>(&h), &buf, 1, [](uv_write_t* r, int st) {
+            auto* p = static_cast<pusher*>(r->data);
+            if (st < 0) return p->finish(st);
+            p->write_next();
+        });
+    }
+};
+
+std::shared_ptr<push_result> push(event_loop& loop, const endpoint& ep, std::vector<std::string> chunks) {
+    auto* p = new pusher;
+    p->chunks = std::move(chunks);
+    auto res = p->res;
+    raw_connect(uv(loop), p->h, p, &p->creq, ep, [](uv_connect_t* r, int st) {
+        auto* p = static_cast<pusher*>(r->data);
+        if (st < 0) return p->finish(st);
+        p->write_next();
+    });
+    return res;
+}
+
+/// Cuts `bytes` into pieces of 1..max_piece bytes.
+std::vector<std::string> split(const std::string& bytes, std::mt19937& rng, std::size_t max_piece) {
+    std::vector<std::string> out;
+    std::uniform_int_distribution<std::size_t> len(1, max_piece);
+    for (std::size_t at = 0; at < bytes.size();) {
+        std::size_t n = std::min(len(rng), bytes.size() - at);
+        out.push_back(bytes.substr(at, n));
+        at += n;
+    }
+    return out;
+}
+
+/// A pub-side peer that keeps every byte it receives (to check the exact bytes on the wire).
+struct raw_reader {
+    raw_handle h{};
+    uv_connect_t creq{};
+    std::string bytes;
+    bool connected = false;
+    char buf[65536];
+
+    static raw_reader* open(event_loop& loop, const endpoint& ep) {
+        auto* r = new raw_reader;
+        raw_connect(uv(loop), r->h, r, &r->creq, ep, [](uv_connect_t* req, int st) {
+            auto* r = static_cast<raw_reader*>(req->data);
+            CHECK(st == 0);
+            r->connected = st == 0;
+            if (st < 0) return;
+            uv_read_start(
+                reinterpret_cast<uv_stream_t*>(&r->h),
+                [](uv_handle_t* hh, std::size_t, uv_buf_t* b) {
+                    auto* r = static_cast<raw_reader*>(hh->data);
+                    *b = uv_buf_init(r->buf, sizeof r->buf);
+                },
+                [](uv_stream_t* s, ssize_t n, const uv_buf_t* b) {
+                    if (n > 0) static_cast<raw_reader*>(s->data)->bytes.append(b->base, static_cast<std::size_t>(n));
+                });
+        });
+        return r;
+    }
+    void close() {
+        uv_close(reinterpret_cast<uv_handle_t*>(&h), [](uv_handle_t* hh) { delete static_cast<raw_reader*>(hh->data); });
+    }
+};
+
+std::string body_for(int publisher, int i) {
+    std::string b = "p" + std::to_string(publisher) + "/" + std::to_string(i) + "\n\n";
+    // Lengths cover bin8, bin16 and (once) bin32, so frames span many reads too.
+    std::size_t extra = i == 1000 ? 100000 : static_cast<std::size_t>((i * 37) % 700);
+    b.append(extra, static_cast<char>('a' + i % 26));
+    return b;
+}
+
+mode_t mode_of(const std::string& path) {
+    struct stat st {};
+    REQUIRE(stat(path.c_str(), &st) == 0);
+    return st.st_mode & 07777;
+}
+
+/// Leaves a socket file at `path` that nobody listens on, as a crashed bus does.
+void make_stale_socket(const std::string& path) {
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
+    REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    ::close(fd);
+}
+
+/// A loopback TCP socket bound to an ephemeral port, kept open so two probes differ.
+struct port_probe {
+    int fd = -1;
+    std::uint16_t port = 0;
+    port_probe() {
+        fd = socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+        socklen_t len = sizeof addr;
+        getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+        port = ntohs(addr.sin_port);
+    }
+    ~port_probe() { release(); }
+    void release() {
+        if (fd >= 0) ::close(fd);
+        fd = -1;
+    }
+};
+
+endpoint tcp_endpoint(std::uint16_t port) {
+    endpoint e;
+    e.tcp = true;
+    e.host = "127.0.0.1";
+    e.port = port;
+    return e;
+}
+
+}  // namespace
+
+TEST_CASE("event_loop: timers fire in order, cancel works from anywhere, signals arrive") {
+    event_loop loop;
+    std::vector<int> fired;
+    event_loop::timer_id late = 0;
+    loop.after(20, [&] { fired.push_back(20); });
+    auto cancelled = loop.after(5, [&] { fired.push_back(-1); });
+    loop.after(1, [&] {
+        fired.push_back(1);
+        loop.cancel(late);
+    });
+    late = loop.after(10, [&] { fired.push_back(-2); });
+    loop.cancel(cancelled);
+    loop.cancel(cancelled);  // twice is harmless
+    bool got_signal = false;
+    loop.on_signal(SIGUSR1, [&] { got_signal = true; });
+    raise(SIGUSR1);
+    REQUIRE(run_until(loop, [&] { return fired.size() == 2 && got_signal; }));
+    CHECK(fired == std::vector<int>{1, 20});
+}
+
+TEST_CASE("fan-out: every frame reaches every subscriber in order, whatever the pull framing and splits") {
+    for (framing out : {framing::legacy, framing::prefixed}) {
+        INFO("pub framing " << to_string(out));
+        temp_dir dir;
+        event_loop loop;
+        log_sink log;
+        {
+            std::vector<std::string> hooked;
+            auto opts = srv_opts(unix_endpoints(dir.path), log);
+            opts.pub_framing = out;
+            opts.on_event = [&](std::string_view b) { hooked.emplace_back(b); };
+            bus_server server(loop, opts);
+            REQUIRE(server.start());
+            recorder a, b;
+            subscriber sa(loop, sub_opts(opts.endpoints.pub), a.handlers());
+            subscriber sb(loop, sub_opts(opts.endpoints.pub), b.handlers());
+            sa.start();
+            sb.start();
+            auto* raw = raw_reader::open(loop, opts.endpoints.pub);
+            REQUIRE(run_until(loop, [&] { return server.stats().subscribers == 3 && a.states.size() == 1; }));
+
+            std::mt19937 rng(42);
+            std::string in, expected;
+            std::vector<std::string> bodies;
+            const std::size_t n = 3000;
+            for (std::size_t i = 0; i < n; ++i) {
+                bodies.push_back(body_for(0, static_cast<int>(i)));
+                append_frame(in, bodies.back(), rng() % 2 ? framing::legacy : framing::prefixed);
+                append_frame(expected, bodies.back(), out);
+            }
+            auto res = push(loop, opts.endpoints.pull, split(in, rng, 3000));
+            REQUIRE(run_until(loop, [&] {
+                return res->done && a.bodies.size() == n && b.bodies.size() == n && raw->bytes.size() >= expected.size();
+            }));
+            CHECK(res->error == 0);
+            CHECK(a.bodies == bodies);
+            CHECK(b.bodies == bodies);
+            CHECK(hooked == bodies);
+            CHECK(raw->bytes == expected);  // Salt 3006/3007 re-frame with head {}
+            CHECK(a.states == std::vector{link_state::connected});
+            CHECK(a.batches > 0);
+            CHECK(server.stats().events == n);
+            CHECK(log.warnings.empty());
+            raw->close();
+        }
+        check_closed(loop);
+    }
+}
+
+TEST_CASE("many publishers interleave; each one's frames stay in order") {
+    temp_dir dir;
+    event_loop loop;
+    log_sink log;
+    {
+        auto eps = unix_endpoints(dir.path);
+        bus_server server(loop, srv_opts(eps, log));
+        REQUIRE(server.start());
+        recorder r;
+        subscriber sub(loop, sub_opts(eps.pub), r.handlers());
+        sub.start();
+        REQUIRE(run_until(loop, [&] { return server.stats().subscribers == 1; }));
+        std::mt19937 rng(7);
+        const int pubs = 8, per = 400;
+        std::vector<std::shared_ptr<push_result>> results;
+        for (int k = 0; k < pubs; ++k) {
+            std::string s;
+            for (int i = 0; i < per; ++i) append_frame(s, body_for(k, i), k % 2 ? framing::prefixed : framing::legacy);
+            results.push_back(push(loop, eps.pull, split(s, rng, 500)));
+        }
+        REQUIRE(run_until(loop, [&] { return r.bodies.size() == std::size_t(pubs * per); }));
+        std::map<int, int> next;
+        bool ordered = true;
+        for (const auto& b : r.bodies) {
+            int k = std::stoi(b.substr(1));
+            int i = std::stoi(b.substr(b.find('/') + 1));
+            ordered = ordered && i == next[k];
+            next[k] = i + 1;
+        }
+        CHECK(ordered);
+        CHECK(next.size() == std::size_t(pubs));
+        REQUIRE(run_until(loop, [&] {
+            for (auto& res : results) {
+                if (!res->done) return false;
+            }
+            return server.stats().publishers == 0;
+        }));
+        for (auto& res : results) CHECK(res->error == 0);
+        CHECK(log.warnings.empty());
+    }
+    check_closed(loop);
+}
+
+TEST_CASE("a publisher sending garbage is dropped; its earlier frames and other publishers' arrive") {
+    temp_dir dir;
+    event_loop loop;
+    log_sink log;
+    {
+        auto eps = unix_endpoints(dir.path);
+        bus_server server(loop, srv_opts(eps, log));
+        REQUIRE(server.start());
+        recorder r;
+        subscriber sub(loop, sub_opts(eps.pub), r.handlers());
+        sub.start();
+        REQUIRE(run_until(loop, [&] { return server.stats().subscribers == 1; }));
+        std::string bad, good;
+        append_frame(bad, "g/0", framing::legacy);
+        append_frame(bad, "g/1", framing::prefixed);
+        bad.append("\0\0\0\5hello", 9);  // a prefixed frame that is no map
+        std::vector<std::string> want;
+        for (int i = 0; i < 200; ++i) {
+            want.push_back("b/" + std::to_string(i));
+            append_frame(good, want.back(), framing::legacy);
+        }
+        std::mt19937 rng(3);
+        push(loop, eps.pull, {bad});
+        auto g = push(loop, eps.pull, split(good, rng, 64));
+        REQUIRE(run_until(loop, [&] { return r.bodies.size() == 202 && g->done; }));
+        std::vector<std::string> from_good, from_bad;
+        for (const auto& b : r.bodies) (b[0] == 'b' ? from_good : from_bad).push_back(b);
+        CHECK(from_good == want);
+        CHECK(from_bad == std::vector<std::string>{"g/0", "g/1"});
+        CHECK(server.stats().dropped_connections == 1);
+        REQUIRE(log.warnings.size() == 1);
+        CHECK(log.warnings[0].starts_with("dropping publisher #"));
+        CHECK(log.warnings[0].find(" on " + eps.pull.path + ": ") != std::string::npos);
+        CHECK(r.states == std::vector{link_state::connected});
+    }
+    check_closed(loop);
+}
+
+TEST_CASE("an oversized frame drops its publisher") {
+    for (framing f : {framing::legacy, framing::prefixed}) {
+        INFO("framing " << to_string(f));
+        temp_dir dir;
+        event_loop loop;
+        log_sink log;
+        {
+            auto eps = unix_endpoints(dir.path);
+            auto opts = srv_opts(eps, log);
+            opts.max_frame = 1024;
+            bus_server server(loop, opts);
+            REQUIRE(server.start());
+            recorder r;
+            subscriber sub(loop, sub_opts(eps.pub), r.handlers());
+            sub.start();
+            REQUIRE(run_until(loop, [&] { return server.stats().subscribers == 1; }));
+            std::string s;
+            append_frame(s, "ok/0", f);
+            append_frame(s, std::string(5000, 'x'), f);
+            append_frame(s, "ok/1", f);
+            push(loop, eps.pull, {s});
+            REQUIRE(run_until(loop, [&] { return server.stats().dropped_connections == 1; }));
+            REQUIRE(run_until(loop, [&] { return r.bodies.size() == 1; }));
+            CHECK(r.bodies[0] == "ok/0");
+            REQUIRE(log.warnings.size() == 1);
+            CHECK(log.warnings[0].find("exceeds the 1024-byte limit") != std::string::npos);
+        }
+        check_closed(loop);
+    }
+}
+
+TEST_CASE("a subscriber reports lost once, reconnects when the bus is back, and gets new events") {
+    temp_dir dir;
+    event_loop loop;
+    log_sink log;
+    {
+        auto eps = unix_endpoints(dir.path);
+        recorder r;
+        subscriber sub(loop, sub_opts(eps.pub), r.handlers());
+        auto first = std::make_unique<bus_server>(loop, srv_opts(eps, log));
+        REQUIRE(first->start());
+        sub.start();
+        REQUIRE(run_until(loop, [&] { return r.states.size() == 1 && first->stats().subscribers == 1; }));
+        first.reset();
+        CHECK(!std::filesystem::exists(eps.pub.path));
+        CHECK(!std::filesystem::exists(eps.pull.path));
+        REQUIRE(run_until(loop, [&] { return r.states.size() == 2; }));
+        CHECK(r.states[1] == link_state::lost);
+        REQUIRE(r.errors.size() == 1);
+        CHECK(r.errors[0].code == status::unavailable);
+        CHECK(r.errors[0].message == "lost connection to " + eps.pub.path + ": the bus closed the connection");
+        // Some reconnect attempts fail (no socket) before the bus comes back.
+        bool waited = false;
+        loop.after(60, [&] { waited = true; });
+        REQUIRE(run_until(loop, [&] { return waited; }));
+        bus_server second(loop, srv_opts(eps, log));
+        REQUIRE(second.start());
+        REQUIRE(run_until(loop, [&] { return r.states.size() == 3 && second.stats().subscribers == 1; }));
+        CHECK(r.states == std::vector{link_state::connected, link_state::lost, link_state::reconnected});
+        std::string s;
+        append_frame(s, "back", framing::legacy);
+        push(loop, eps.pull, {s});
+        REQUIRE(run_until(loop, [&] { return r.bodies.size() == 1; }));
+        CHECK(r.bodies[0] == "back");
+        CHECK(log.warnings.empty());
+    }
+    check_closed(loop);
+}
+
+TEST_CASE("first connect: unavailable without wait_for_bus; connects later with it") {
+    temp_dir dir;
+    event_loop loop;
+    log_sink log;
+    {
+        auto eps = unix_endpoints(dir.path);
+        recorder gone, patient;
+        subscriber s1(loop, sub_opts(eps.pub), gone.handlers());
+        auto o = sub_opts(eps.pub);
+        o.wait_for_bus = true;
+        subscriber s2(loop, o, patient.handlers());
+        s1.start();
+        s2.start();
+        REQUIRE(run_until(loop, [&] { return gone.states.size() == 1; }));
+        CHECK(gone.states[0] == link_state::unavailable);
+        REQUIRE(gone.errors.size() == 1);
+        CHECK(gone.errors[0].code == status::unavailable);
+        CHECK(gone.errors[0].message == "cannot connect to " + eps.pub.path + ": No such file or directory");
+        bool waited = false;
+        loop.after(40, [&] { waited = true; });
+        REQUIRE(run_until(loop, [&] { return waited; }));
+        CHECK(patient.states.empty());
+        bus_server server(loop, srv_opts(eps, log));
+        REQUIRE(server.start());
+        REQUIRE(run_until(loop, [&] { return patient.states.size() == 1; }));
+        CHECK(patient.states[0] == link_state::connected);
+        CHECK(gone.states.size() == 1);  // a stopped subscriber does not retry
+        CHECK(server.stats().subscribers <= 1);
+    }
+    check_closed(loop);
+}
+
+TEST_CASE("stop() inside on_body ends the callbacks") {
+    temp_dir dir;
+    event_loop loop;
+    log_sink log;
+    {
+        auto eps = unix_endpoints(dir.path);
+        bus_server server(loop, srv_opts(eps, log));
+        REQUIRE(server.start());
+        recorder r, all;
+        subscriber sub(loop, sub_opts(eps.pub), r.handlers());
+        subscriber witness(loop, sub_opts(eps.pub), all.handlers());
+        r.after_body = [&] {
+            if (r.bodies.size() == 5) sub.stop();
+        };
+        sub.start();
+        witness.start();
+        REQUIRE(run_until(loop, [&] { return server.stats().subscribers == 2; }));
+        std::string s;
+        for (int i = 0; i < 20; ++i) append_frame(s, "n/" + std::to_string(i), framing::legacy);
+        push(loop, eps.pull, {s});  // one write: the 20 frames arrive in one read
+        REQUIRE(run_until(loop, [&] { return all.bodies.size() == 20 && server.stats().subscribers == 1; }));
+        CHECK(r.bodies.size() == 5);
+        CHECK(r.states == std::vector{link_state::connected});
+    }
+    check_closed(loop);
+}
+
+TEST_CASE("start refuses a live bus, replaces stale sockets and leaves other files alone") {
+    temp_dir dir;
+    event_loop loop;
+    log_sink log, log2;
+    {
+        auto eps = unix_endpoints(dir.path);
+        make_stale_socket(eps.pub.path);
+        make_stale_socket(eps.pull.path);
+        bus_server first(loop, srv_opts(eps, log));
+        REQUIRE(first.start());
+        bus_server second(loop, srv_opts(eps, log2));
+        auto r = second.start();
+        REQUIRE(!r);
+        CHECK(r.error().code == status::unavailable);
+        CHECK(r.error().message == "a bus is already running on " + eps.pub.path);
+        second.stop();  // it created nothing, so it removes nothing
+        CHECK(std::filesystem::exists(eps.pub.path));
+        CHECK(std::filesystem::exists(eps.pull.path));
+        recorder rec;
+        subscriber sub(loop, sub_opts(eps.pub), rec.handlers());
+        sub.start();
+        REQUIRE(run_until(loop, [&] { return rec.states.size() == 1; }));
+        CHECK(rec.states[0] == link_state::connected);
+    }
+    {
+        auto eps = unix_endpoints(dir.path);
+        std::FILE* f = std::fopen(eps.pull.path.c_str(), "w");
+        REQUIRE(f != nullptr);
+        std::fclose(f);
+        bus_server server(loop, srv_opts(eps, log));
+        auto r = server.start();
+        REQUIRE(!r);
+        CHECK(r.error().code == status::io);
+        CHECK(r.error().message == "cannot bind " + eps.pull.path + ": a file that is not a socket is in the way");
+        CHECK(std::filesystem::is_regular_file(eps.pull.path));
+    }
+    {
+        auto eps = unix_endpoints(dir.path + "/file/sub");
+        bus_server server(loop, srv_opts(eps, log));
+        std::FILE* f = std::fopen((dir.path + "/file").c_str(), "w");
+        std::fclose(f);
+        auto r = server.start();
+        REQUIRE(!r);
+        CHECK(r.error().code == status::io);
+        CHECK(r.error().message == "cannot create directory " + dir.path + "/file: Not a directory");
+    }
+    check_closed(loop);
+    CHECK(log.warnings.empty());
+}
+
+TEST_CASE("sockets are 0600, or 0660 with the group; sock_dir is created 0750; stop removes them") {
+    temp_dir dir;
+    event_loop loop;
+    log_sink log;
+    {
+        auto eps = unix_endpoints(dir.path + "/a/b");
+        bus_server server(loop, srv_opts(eps, log));
+        REQUIRE(server.start());
+        CHECK(mode_of(dir.path + "/a") == 0750);
+        CHECK(mode_of(dir.path + "/a/b") == 0750);
+        CHECK(mode_of(eps.pub.path) == 0600);
+        CHECK(mode_of(eps.pull.path) == 0600);
+        server.stop();
+        CHECK(!std::filesystem::exists(eps.pub.path));
+        CHECK(!std::filesystem::exists(eps.pull.path));
+    }
+    {
+        auto eps = unix_endpoints(dir.path);
+        auto opts = srv_opts(eps, log);
+        opts.group = static_cast<unsigned>(getgid());
+        const mode_t old = umask(0);  // the socket mode must not depend on the caller's umask
+        bus_server server(loop, opts);
+        REQUIRE(server.start());
+        CHECK(umask(old) == 0);
+        for (const auto* path : {&eps.pub.path, &eps.pull.path}) {
+            struct stat st {};
+            REQUIRE(stat(path->c_str(), &st) == 0);
+            CHECK(S_ISSOCK(st.st_mode));
+            CHECK((st.st_mode & 07777) == 0660);
+            CHECK(st.st_gid == getgid());
+        }
+    }
+    check_closed(loop);
+}
+
+TEST_CASE("publisher: connect errors name the endpoint; timeout is tempfail") {
+    temp_dir dir;
+    auto eps = unix_endpoints(dir.path);
+    auto missing = publisher::connect(eps.pull, 1000ms);
+    REQUIRE(!missing);
+    CHECK(missing.error().code == status::unavailable);
+    CHECK(missing.error().message == "cannot connect to " + eps.pull.path + ": No such file or directory");
+
+    make_stale_socket(eps.pull.path);
+    auto refused = publisher::connect(eps.pull, 1000ms);
+    REQUIRE(!refused);
+    CHECK(refused.error().code == status::unavailable);
+    CHECK(refused.error().message == "cannot connect to " + eps.pull.path + ": Connection refused");
+
+    port_probe closed;
+    closed.release();
+    auto tcp_refused = publisher::connect(tcp_endpoint(closed.port), 1000ms);
+    REQUIRE(!tcp_refused);
+    CHECK(tcp_refused.error().message ==
+          "cannot connect to tcp://127.0.0.1:" + std::to_string(closed.port) + ": Connection refused");
+
+    // A listener whose accept queue is full drops further SYNs, so a connect hangs until timeout.
+    port_probe full;
+    REQUIRE(listen(full.fd, 0) == 0);
+    std::vector<int> fillers;
+    for (int i = 0; i < 4; ++i) {
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        addr.sin_port = htons(full.port);
+        connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+        fillers.push_back(fd);
+    }
+    auto slow = publisher::connect(tcp_endpoint(full.port), 200ms);
+    REQUIRE(!slow);
+    CHECK(slow.error().code == status::tempfail);
+    CHECK(slow.error().message == "timed out connecting to tcp://127.0.0.1:" + std::to_string(full.port) + " after 200 ms");
+    for (int fd : fillers) ::close(fd);
+}
+
+TEST_CASE("publisher: frames sent before close() reach the subscribers") {
+    temp_dir dir;
+    event_loop loop;
+    log_sink log;
+    {
+        auto eps = unix_endpoints(dir.path);
+        bus_server server(loop, srv_opts(eps, log));
+        REQUIRE(server.start());
+        recorder r;
+        subscriber sub(loop, sub_opts(eps.pub), r.handlers());
+        sub.start();
+        REQUIRE(run_until(loop, [&] { return server.stats().subscribers == 1; }));
+        // The bus is not running while the blocking publisher works: the kernel holds the bytes.
+        auto pub = publisher::connect(eps.pull, 1000ms);
+        REQUIRE(pub);
+        for (int i = 0; i < 3; ++i) {
+            std::string frame;
+            append_frame(frame, "pub/" + std::to_string(i), i == 1 ? framing::prefixed : framing::legacy);
+            CHECK(pub->send(frame));
+        }
+        CHECK(pub->close(1000ms));
+        CHECK(!pub->send("x"));
+        REQUIRE(run_until(loop, [&] { return r.bodies.size() == 3; }));
+        CHECK(r.bodies == std::vector<std::string>{"pub/0", "pub/1", "pub/2"});
+        CHECK(log.warnings.empty());
+    }
+    check_closed(loop);
+}
+
+TEST_CASE("TCP mode on loopback: fan-out works and a taken port is refused") {
+    event_loop loop;
+    log_sink log, log2;
+    {
+        port_probe p1, p2;  // two distinct free ports; released just before the bus binds them
+        bus_endpoints eps{tcp_endpoint(p1.port), tcp_endpoint(p2.port)};
+        p1.release();
+        p2.release();
+        bus_server server(loop, srv_opts(eps, log));
+        REQUIRE(server.start());
+        recorder r;
+        subscriber sub(loop, sub_opts(eps.pub), r.handlers());
+        sub.start();
+        REQUIRE(run_until(loop, [&] { return server.stats().subscribers == 1; }));
+        std::string s;
+        for (int i = 0; i < 100; ++i) append_frame(s, "tcp/" + std::to_string(i), framing::prefixed);
+        std::mt19937 rng(5);
+        push(loop, eps.pull, split(s, rng, 100));
+        REQUIRE(run_until(loop, [&] { return r.bodies.size() == 100; }));
+        CHECK(r.bodies.front() == "tcp/0");
+        CHECK(r.bodies.back() == "tcp/99");
+
+        bus_server second(loop, srv_opts(eps, log2));
+        auto err = second.start();
+        REQUIRE(!err);
+        CHECK(err.error().code == status::unavailable);
+        CHECK(err.error().message == "cannot bind " + eps.pull.describe() + ": Address already in use");
+        CHECK(log.warnings.empty());
+    }
+    check_closed(loop);
+}
+
+namespace {
+
+/// A fake bus that answers every subscriber with one good frame and then garbage.
+struct garbage_bus {
+    uv_pipe_t listener{};
+    std::string bytes;
+    static void on_conn(uv_stream_t* server, int) {
+        auto* self = static_cast<garbage_bus*>(server->data);
+        auto* c = new uv_pipe_t;
+        uv_pipe_init(server->loop, c, 0);
+        uv_accept(server, reinterpret_cast<uv_stream_t*>(c));
+        auto* w = new uv_write_t;
+        w->data = c;
+        uv_buf_t buf = uv_buf_init(self->bytes.data(), static_cast<unsigned>(self->bytes.size()));
+        uv_write(w, reinterpret_cast<uv_stream_t*>(c), &buf, 1, [](uv_write_t* req, int) {
+            uv_close(static_cast<uv_handle_t*>(req->data), [](uv_handle_t* h) { delete reinterpret_cast<uv_pipe_t*>(h); });
+            delete req;
+        });
+    }
+};
+
+}  // namespace
+
+TEST_CASE("a subscriber treats a malformed frame as a lost connection (status::data)") {
+    temp_dir dir;
+    event_loop loop;
+    {
+        auto eps = unix_endpoints(dir.path);
+        garbage_bus bus;
+        append_frame(bus.bytes, "fine", framing::legacy);
+        bus.bytes += "\xc1garbage";
+        uv_pipe_init(uv(loop), &bus.listener, 0);
+        bus.listener.data = &bus;
+        REQUIRE(uv_pipe_bind(&bus.listener, eps.pub.path.c_str()) == 0);
+        REQUIRE(uv_listen(reinterpret_cast<uv_stream_t*>(&bus.listener), 8, garbage_bus::on_conn) == 0);
+        recorder r;
+        subscriber sub(loop, sub_opts(eps.pub), r.handlers());
+        sub.start();
+        REQUIRE(run_until(loop, [&] { return r.states.size() >= 2; }));
+        sub.stop();
+        CHECK(r.states[0] == link_state::connected);
+        CHECK(r.states[1] == link_state::lost);
+        CHECK(r.bodies.at(0) == "fine");
+        CHECK(r.batches >= 1);
+        REQUIRE(!r.errors.empty());
+        CHECK(r.errors[0].code == status::data);
+        CHECK(r.errors[0].message.starts_with("lost connection to " + eps.pub.path + ": "));
+        uv_close(reinterpret_cast<uv_handle_t*>(&bus.listener), nullptr);
+        // Connections the fake bus accepted close on their own once written.
+        REQUIRE(run_until(loop, [&] {
+            int n = 0;
+            uv_walk(uv(loop), [](uv_handle_t* h, void* c) { *static_cast<int*>(c) += h->type == UV_NAMED_PIPE; }, &n);
+            return n == 0;
+        }));
+    }
+    check_closed(loop);
+}

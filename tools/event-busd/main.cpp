@@ -1,1 +1,113 @@
-int main() { return 70; }
+// event-busd: a Salt-compatible event bus (SALT-WIRE §4) for machines without Salt, or for tests:
+// publishers write to the pull socket, every event goes out to every subscriber on the pub socket.
+// Readiness for scripts: the start line is printed and the pidfile written only once both sockets
+// are bound and accept connections.
+#include <grp.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <optional>
+#include <string>
+
+#include "cli.hpp"
+#include "tagbus/loop.hpp"
+#include "tagbus/server.hpp"
+
+using namespace tagbus;
+
+namespace {
+
+constexpr std::string_view tool = "event-busd";
+
+/// --group NAME (or a numeric gid): the sockets become 0660 for that group.
+result<std::optional<unsigned>> resolve_group(const std::optional<std::string>& name) {
+    if (!name) return std::optional<unsigned>{};
+    if (const group* g = getgrnam(name->c_str())) return std::optional<unsigned>{g->gr_gid};
+    unsigned gid = 0;
+    const char* end = name->data() + name->size();
+    if (!name->empty()) {
+        auto [ptr, ec] = std::from_chars(name->data(), end, gid);
+        if (ec == std::errc{} && ptr == end) return std::optional<unsigned>{gid};
+    }
+    return fail(status::usage, "unknown group '" + *name + "'");
+}
+
+/// Written whole or not at all (temporary file, then rename): a script polling for the pidfile
+/// never reads a half-written pid.
+result<void> write_pidfile(const std::string& path) {
+    const std::string tmp = path + ".tmp";
+    std::FILE* f = std::fopen(tmp.c_str(), "w");
+    if (f == nullptr) return fail(status::io, "cannot write pidfile " + path + ": " + std::strerror(errno));
+    const bool written = std::fprintf(f, "%ld\n", static_cast<long>(getpid())) > 0;
+    const int saved = errno;
+    if (std::fclose(f) != 0 || !written) {
+        std::remove(tmp.c_str());
+        return fail(status::io, "cannot write pidfile " + path + ": " + std::strerror(written ? errno : saved));
+    }
+    if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+        const int err = errno;
+        std::remove(tmp.c_str());
+        return fail(status::io, "cannot write pidfile " + path + ": " + std::strerror(err));
+    }
+    return {};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    cli::connection_options conn;
+    std::optional<std::string> group_name;
+    std::optional<std::string> pidfile;
+    CLI::App app{"Run an event bus compatible with Salt's: events fired on the pull socket go\n"
+                 "to every subscriber of the pub socket.",
+                 std::string(tool)};
+    cli::setup_app(app);
+    cli::add_connection_options(app, conn, false);
+    // The pull side reads both framings; this picks what subscribers get.
+    app.add_option("--framing", conn.framing, "pub framing: legacy or prefixed")->type_name("F");
+    app.add_option("--group", group_name, "sockets 0660 for this group")->type_name("NAME");
+    app.add_option("--pidfile", pidfile, "write the pid here once ready")->type_name("FILE");
+    if (auto code = cli::parse(app, argc, argv)) return *code;
+
+    auto gid = resolve_group(group_name);
+    if (!gid) return cli::fail(tool, gid.error());
+    auto target = cli::connect_target(tool, conn, node_kind::master);
+    if (!target) return cli::fail(tool, target.error());
+    const auto& [cfg, eps] = *target;
+
+    event_loop loop;
+    server_options opts;
+    opts.endpoints = eps;
+    opts.group = *gid;
+    opts.pub_framing = cfg.pull_framing;
+    const bool verbose = conn.verbose;
+    opts.log = [verbose](log_level level, std::string_view message) {
+        if (level <= log_level::warning || verbose) cli::say(tool, message);
+    };
+    bus_server server(loop, std::move(opts));
+    if (auto r = server.start(); !r) return cli::fail(tool, r.error());
+    cli::say(tool, "started the " + std::string(to_string(cfg.node)) + " bus in " + cfg.sock_dir + ": pub " +
+                       eps.pub.describe() + ", pull " + eps.pull.describe());
+    if (pidfile) {
+        if (auto r = write_pidfile(*pidfile); !r) {
+            server.stop();
+            return cli::fail(tool, r.error());
+        }
+    }
+
+    auto quit = [&] {
+        server.stop();
+        loop.stop();
+    };
+    loop.on_signal(SIGTERM, quit);
+    loop.on_signal(SIGINT, quit);
+    loop.run();
+    server.stop();  // also when run() ended for another reason: the socket files must go
+    if (pidfile) std::remove(pidfile->c_str());
+    if (verbose) cli::say(tool, "stopped");
+    return 0;
+}

@@ -36,7 +36,11 @@ struct subscriber_handlers {
     std::function<void(std::string_view body)> on_body;
     /// After the frames of one read have been delivered: the place to flush buffered output.
     std::function<void()> on_batch_end;
-    /// Connection changes; `err` says why for lost / unavailable (names the endpoint).
+    /// Connection changes; `err` says why for lost / unavailable (names the endpoint): "cannot
+    /// connect to X: No such file or directory" (unavailable), "lost connection to X: the bus
+    /// closed the connection" (status::unavailable; status::data for a malformed frame). `lost`
+    /// comes once per outage; failed reconnects in between are silent, as are the retries of the
+    /// first connect with wait_for_bus. Any handler may call stop() or destroy the subscriber.
     std::function<void(link_state, const failure* err)> on_state;
 };
 
@@ -58,6 +62,8 @@ private:
 
 /// A blocking publisher for short-lived tools (event-fire): one connection to the pull socket,
 /// driven by a private loop. Frames are written in order; close() waits until all are written.
+/// Salt's pull socket never answers, so nothing is read. connect() sets SIGPIPE to ignored when it
+/// has the default disposition (a bus that goes away is a write error, status::unavailable).
 class publisher {
 public:
     /// Connects within `timeout`. Errors name the endpoint: status::unavailable for a missing or
@@ -70,7 +76,8 @@ public:
     /// Queues one already framed message (see append_frame); writes without waiting when the
     /// socket takes it. Returns an error when the connection has failed.
     result<void> send(std::string_view frame_bytes);
-    /// Waits until everything queued is written (or `timeout`: status::tempfail), then closes.
+    /// Waits until everything queued is written (or `timeout`: status::tempfail "timed out writing
+    /// to X after N ms"), then closes. Afterwards send() and close() fail (status::software).
     result<void> close(std::chrono::milliseconds timeout);
 
 private:

@@ -8,9 +8,13 @@
 
 namespace tagbus {
 
+/// Creating a loop sets SIGPIPE to ignored when it still has the default disposition: a peer
+/// that goes away must become a write error, not kill the process.
 class event_loop {
 public:
     event_loop();
+    /// Closes its timers and signal watchers and runs until every pending close callback has
+    /// fired (clients and servers on this loop are destroyed first), so the loop closes cleanly.
     ~event_loop();
     event_loop(const event_loop&) = delete;
     event_loop& operator=(const event_loop&) = delete;
@@ -24,7 +28,8 @@ public:
     /// Calls `cb` once after `ms` milliseconds. The returned id cancels it.
     timer_id after(std::uint64_t ms, std::function<void()> cb);
     void cancel(timer_id id);
-    /// Calls `cb` on every delivery of `signum` (SIGINT, SIGTERM, SIGHUP...).
+    /// Calls `cb` on every delivery of `signum` (SIGINT, SIGTERM, SIGHUP...). A signal watcher
+    /// alone does not keep run() going.
     void on_signal(int signum, std::function<void()> cb);
 
     /// The uv_loop_t*, for the library's own client and server modules only.
@@ -34,5 +39,10 @@ private:
     struct impl;
     std::unique_ptr<impl> p_;
 };
+
+namespace detail {
+/// Ignores SIGPIPE unless the application installed its own handler (libuv writes with writev).
+void ignore_sigpipe();
+}  // namespace detail
 
 }  // namespace tagbus
