@@ -1,2 +1,969 @@
-// yaml: not written yet.
+// Salt's YAML loader (salt.utils.yaml.safe_load = PyYAML SafeLoader + SaltYamlSafeLoader) on top
+// of yaml-cpp. yaml-cpp only parses: every scalar is typed here with PyYAML's YAML 1.1 resolvers and
+// constructed as PyYAML's constructors (plus Salt's overrides) would, because yaml-cpp's own
+// conversions are YAML 1.2 and would turn `yes`, `0x1f` or `12:30` into the wrong values.
 #include "tagbus/yaml.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <charconv>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+namespace tagbus {
+namespace detail {
+namespace {
+
+constexpr const char* k_tag = "tag:yaml.org,2002:";
+constexpr int k_max_depth = 512;  // a recursive alias (&a [*a]) must not recurse forever
+
+struct yaml_error {
+    std::string message;
+    YAML::Mark mark;
+};
+
+// Decodes one UTF-8 sequence; returns 0 length for an invalid one.
+std::size_t utf8_next(std::string_view s, std::size_t i, char32_t& cp) {
+    auto b = static_cast<unsigned char>(s[i]);
+    if (b < 0x80) {
+        cp = b;
+        return 1;
+    }
+    std::size_t n = b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : b >= 0xC2 ? 2 : 0;
+    if (n == 0 || b > 0xF4 || i + n > s.size()) return 0;
+    cp = b & (0x7F >> n);
+    for (std::size_t k = 1; k < n; ++k) {
+        auto c = static_cast<unsigned char>(s[i + k]);
+        if ((c & 0xC0) != 0x80) return 0;
+        cp = (cp << 6) | (c & 0x3F);
+    }
+    static constexpr char32_t min_for_len[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < min_for_len[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+    return n;
+}
+
+// PyYAML's Reader refuses anything outside its printable set before parsing; undecodable bytes
+// reach Python as lone surrogates (surrogateescape) and are refused the same way.
+bool pyyaml_printable(char32_t c) {
+    return c == 0x09 || c == 0x0A || c == 0x0D || (c >= 0x20 && c <= 0x7E) || c == 0x85 ||
+           (c >= 0xA0 && c <= 0xD7FF) || (c >= 0xE000 && c <= 0xFFFD) || (c >= 0x10000 && c <= 0x10FFFF);
+}
+
+bool py_isspace(char32_t c) {
+    return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 || c == 0x1680 ||
+           (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
+}
+
+}  // namespace
+
+std::string_view py_strip(std::string_view s) {
+    auto ws_len_front = [&](std::size_t i) -> std::size_t {
+        char32_t c = 0;
+        std::size_t n = utf8_next(s, i, c);
+        return n && py_isspace(c) ? n : 0;
+    };
+    std::size_t b = 0;
+    while (b < s.size()) {
+        std::size_t n = ws_len_front(b);
+        if (!n) break;
+        b += n;
+    }
+    std::size_t e = s.size();
+    while (e > b) {
+        std::size_t start = e - 1;
+        while (start > b && (static_cast<unsigned char>(s[start]) & 0xC0) == 0x80 && e - start < 4) --start;
+        char32_t c = 0;
+        if (utf8_next(s, start, c) != e - start || !py_isspace(c)) break;
+        e = start;
+    }
+    return s.substr(b, e - b);
+}
+
+namespace {
+
+void append_utf8(std::string& out, char32_t c) {
+    if (c < 0x80) {
+        out += static_cast<char>(c);
+    } else if (c < 0x800) {
+        out += static_cast<char>(0xC0 | (c >> 6));
+        out += static_cast<char>(0x80 | (c & 0x3F));
+    } else if (c < 0x10000) {
+        out += static_cast<char>(0xE0 | (c >> 12));
+        out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
+        out += static_cast<char>(0x80 | (c & 0x3F));
+    } else {
+        out += static_cast<char>(0xF0 | (c >> 18));
+        out += static_cast<char>(0x80 | ((c >> 12) & 0x3F));
+        out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
+        out += static_cast<char>(0x80 | (c & 0x3F));
+    }
+}
+
+// Python ints are unbounded; this small magnitude type carries them until they are known to fit.
+struct bigint {
+    std::vector<std::uint32_t> limbs;  // little-endian base 2**32
+    bool negative = false;
+
+    void mul_add(std::uint32_t mul, std::uint32_t add) {
+        std::uint64_t carry = add;
+        for (auto& l : limbs) {
+            std::uint64_t t = std::uint64_t{l} * mul + carry;
+            l = static_cast<std::uint32_t>(t);
+            carry = t >> 32;
+        }
+        if (carry) limbs.push_back(static_cast<std::uint32_t>(carry));
+    }
+    void add(const bigint& o) {
+        std::uint64_t carry = 0;
+        if (limbs.size() < o.limbs.size()) limbs.resize(o.limbs.size(), 0);
+        for (std::size_t i = 0; i < limbs.size(); ++i) {
+            std::uint64_t t = std::uint64_t{limbs[i]} + (i < o.limbs.size() ? o.limbs[i] : 0) + carry;
+            limbs[i] = static_cast<std::uint32_t>(t);
+            carry = t >> 32;
+        }
+        if (carry) limbs.push_back(static_cast<std::uint32_t>(carry));
+    }
+    void trim() {
+        while (!limbs.empty() && limbs.back() == 0) limbs.pop_back();
+        if (limbs.empty()) negative = false;  // Python has no negative zero int
+    }
+    std::string decimal() const {
+        std::vector<std::uint32_t> t = limbs;
+        std::string digits;
+        while (!t.empty()) {
+            std::uint64_t rem = 0;
+            for (std::size_t i = t.size(); i-- > 0;) {
+                std::uint64_t cur = (rem << 32) | t[i];
+                t[i] = static_cast<std::uint32_t>(cur / 1000000000u);
+                rem = cur % 1000000000u;
+            }
+            while (!t.empty() && t.back() == 0) t.pop_back();
+            for (int k = 0; k < 9; ++k) {
+                digits += static_cast<char>('0' + rem % 10);
+                rem /= 10;
+                if (t.empty() && rem == 0) break;
+            }
+        }
+        if (digits.empty()) digits = "0";
+        if (negative) digits += '-';
+        return {digits.rbegin(), digits.rend()};
+    }
+    // Integers beyond 64 bits travel as their decimal text: that is what reaches the bus from Salt.
+    value to_value() const {
+        if (limbs.size() <= 2) {
+            std::uint64_t m = limbs.empty() ? 0 : limbs[0];
+            if (limbs.size() == 2) m |= std::uint64_t{limbs[1]} << 32;
+            if (!negative) return value(m);
+            if (m <= std::uint64_t{1} << 63) return value(static_cast<std::int64_t>(0 - m));
+        }
+        return value(decimal());
+    }
+};
+
+int digit_value(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'Z') return c - 'A' + 10;
+    return 99;
+}
+
+// Python's int(text, base) for the texts PyYAML hands it (underscores already removed).
+bool py_int(std::string_view text, int base, bigint& out) {
+    std::string_view s = py_strip(text);
+    out = bigint{};
+    if (!s.empty() && (s[0] == '+' || s[0] == '-')) {
+        out.negative = s[0] == '-';
+        s.remove_prefix(1);
+    }
+    if (s.size() >= 2 && s[0] == '0') {
+        char p = static_cast<char>(s[1] | 0x20);
+        if ((base == 16 && p == 'x') || (base == 8 && p == 'o') || (base == 2 && p == 'b')) s.remove_prefix(2);
+    }
+    // CPython 3.11 refuses decimal strings over 4300 digits (int_max_str_digits).
+    if (s.empty() || (base == 10 && s.size() > 4300)) return false;
+    for (char c : s) {
+        int d = digit_value(c);
+        if (d >= base) return false;
+        out.mul_add(static_cast<std::uint32_t>(base), static_cast<std::uint32_t>(d));
+    }
+    out.trim();
+    return true;
+}
+
+// Python's float(text): decimal or inf/infinity/nan, one optional sign, surrounding whitespace.
+bool py_float(std::string_view text, double& out) {
+    std::string_view s = py_strip(text);
+    bool neg = false;
+    if (!s.empty() && (s[0] == '+' || s[0] == '-')) {
+        neg = s[0] == '-';
+        s.remove_prefix(1);
+    }
+    std::string lower;
+    for (char c : s) lower += static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
+    double v = 0;
+    if (lower == "inf" || lower == "infinity") {
+        v = std::numeric_limits<double>::infinity();
+    } else if (lower == "nan") {
+        v = std::numeric_limits<double>::quiet_NaN();
+    } else {
+        if (s.empty() || !(s[0] == '.' || (s[0] >= '0' && s[0] <= '9'))) return false;
+        auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v, std::chars_format::general);
+        if (ptr != s.data() + s.size()) return false;
+        if (ec == std::errc::result_out_of_range) {
+            // from_chars leaves v untouched; Python gives inf on overflow and 0.0 on underflow.
+            auto e = lower.find('e');
+            long exp10 = 0;
+            if (e != std::string::npos) {
+                std::string_view es(lower.data() + e + 1, lower.size() - e - 1);
+                if (!es.empty() && es[0] == '+') es.remove_prefix(1);
+                if (std::from_chars(es.data(), es.data() + es.size(), exp10).ec != std::errc{})
+                    exp10 = es.starts_with('-') ? -100000 : 100000;
+            }
+            std::string_view mant(lower.data(), e == std::string::npos ? lower.size() : e);
+            auto dot = mant.find('.');
+            auto first = mant.find_first_of("123456789");
+            long intdigits = static_cast<long>(dot == std::string_view::npos ? mant.size() : dot);
+            long lead = static_cast<long>(first) < intdigits ? intdigits - static_cast<long>(first)
+                                          : -static_cast<long>(first - intdigits - 1);
+            v = lead + exp10 > 0 ? std::numeric_limits<double>::infinity() : 0.0;
+        } else if (ec != std::errc{}) {
+            return false;
+        }
+    }
+    out = neg ? -v : v;
+    return true;
+}
+
+std::string without_underscores(std::string_view s) {
+    std::string r;
+    for (char c : s)
+        if (c != '_') r += c;
+    return r;
+}
+
+// PyYAML's construct_yaml_int after Salt's construct_scalar override: a text starting with "0"
+// (not "0b"/"0x") loses its leading zeros first, so 010 is decimal 10 rather than octal 8.
+bool construct_int(std::string_view text, value& out) {
+    std::string t(text);
+    if (t != "0" && t.starts_with('0') && !t.starts_with("0b") && !t.starts_with("0x")) {
+        auto nz = t.find_first_not_of('0');
+        t = nz == std::string::npos ? "0" : t.substr(nz);
+    }
+    std::string v = without_underscores(t);
+    if (v.empty()) return false;  // Python: IndexError on value[0]
+    bool neg = v[0] == '-';
+    std::string_view s(v);
+    if (s[0] == '+' || s[0] == '-') s.remove_prefix(1);
+    bigint n;
+    bool ok = false;
+    if (s == "0") {
+        return out = value(std::uint64_t{0}), true;
+    } else if (s.starts_with("0b")) {
+        ok = py_int(s.substr(2), 2, n);
+    } else if (s.starts_with("0x")) {
+        ok = py_int(s.substr(2), 16, n);
+    } else if (!s.empty() && s[0] == '0') {
+        ok = py_int(s, 8, n);
+    } else if (s.find(':') != std::string_view::npos) {
+        // Base 60, most significant part first; Horner's rule gives Python's exact sum.
+        ok = true;
+        std::size_t start = 0;
+        while (ok) {
+            auto colon = s.find(':', start);
+            bigint part;
+            ok = py_int(s.substr(start, colon == std::string_view::npos ? colon : colon - start), 10, part) &&
+                 !part.negative;
+            if (!ok) break;
+            n.mul_add(60, 0);
+            n.add(part);
+            if (colon == std::string_view::npos) break;
+            start = colon + 1;
+        }
+    } else {
+        ok = py_int(s, 10, n);
+    }
+    if (!ok) return false;
+    if (neg) n.negative = !n.negative;
+    n.trim();
+    out = n.to_value();
+    return true;
+}
+
+bool construct_float(std::string_view text, value& out) {
+    std::string v;
+    for (char c : text)
+        if (c != '_') v += static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
+    if (v.empty()) return false;
+    double sign = v[0] == '-' ? -1.0 : 1.0;
+    std::string_view s(v);
+    if (s[0] == '+' || s[0] == '-') s.remove_prefix(1);
+    if (s == ".inf") return out = value(sign * std::numeric_limits<double>::infinity()), true;
+    if (s == ".nan") return out = value(std::numeric_limits<double>::quiet_NaN()), true;
+    if (s.find(':') != std::string_view::npos) {
+        std::vector<double> digits;
+        std::size_t start = 0;
+        for (;;) {
+            auto colon = s.find(':', start);
+            double d = 0;
+            if (!py_float(s.substr(start, colon == std::string_view::npos ? colon : colon - start), d)) return false;
+            digits.push_back(d);
+            if (colon == std::string_view::npos) break;
+            start = colon + 1;
+        }
+        // Same order of float operations as PyYAML: least significant part first.
+        double sum = 0.0, base = 1.0;
+        for (auto it = digits.rbegin(); it != digits.rend(); ++it) {
+            sum += *it * base;
+            base *= 60;
+        }
+        return out = value(sign * sum), true;
+    }
+    double d = 0;
+    if (!py_float(s, d)) return false;
+    out = value(sign * d);
+    return true;
+}
+
+bool all_of(std::string_view s, std::string_view set) { return s.find_first_not_of(set) == std::string_view::npos; }
+
+// [0-9][0-9_]* at the front of s; returns its length (0 when absent).
+std::size_t digits_run(std::string_view s, bool first_nonzero) {
+    if (s.empty() || s[0] < (first_nonzero ? '1' : '0') || s[0] > '9') return 0;
+    std::size_t i = 1;
+    while (i < s.size() && ((s[i] >= '0' && s[i] <= '9') || s[i] == '_')) ++i;
+    return i;
+}
+
+// (:[0-5]?[0-9])+ at the front of s; returns its length.
+std::size_t sexagesimal_run(std::string_view s) {
+    std::size_t i = 0, groups = 0;
+    while (i < s.size() && s[i] == ':') {
+        std::size_t j = i + 1;
+        if (j + 1 < s.size() && s[j] >= '0' && s[j] <= '5' && s[j + 1] >= '0' && s[j + 1] <= '9') j += 2;
+        else if (j < s.size() && s[j] >= '0' && s[j] <= '9') j += 1;
+        else break;
+        i = j;
+        ++groups;
+    }
+    return groups ? i : 0;
+}
+
+std::string_view drop_sign(std::string_view s) { return !s.empty() && (s[0] == '-' || s[0] == '+') ? s.substr(1) : s; }
+
+// PyYAML's implicit int resolver (YAML 1.1).
+bool looks_int(std::string_view s) {
+    s = drop_sign(s);
+    if (s.starts_with("0b")) return s.size() > 2 && all_of(s.substr(2), "01_");
+    if (s.starts_with("0x")) return s.size() > 2 && all_of(s.substr(2), "0123456789abcdefABCDEF_");
+    if (s.starts_with('0')) return all_of(s.substr(1), "01234567_");
+    std::size_t n = digits_run(s, true);
+    if (n == 0) return false;
+    return n == s.size() || sexagesimal_run(s.substr(n)) == s.size() - n;
+}
+
+// [eE][-+][0-9]+ (the sign is mandatory in YAML 1.1, hence `1e3` is a string).
+bool exponent_rest(std::string_view s) {
+    if (s.empty()) return true;
+    return s.size() >= 3 && (s[0] == 'e' || s[0] == 'E') && (s[1] == '-' || s[1] == '+') && all_of(s.substr(2), "0123456789");
+}
+
+// PyYAML's implicit float resolver (YAML 1.1).
+bool looks_float(std::string_view s) {
+    if (s == ".nan" || s == ".NaN" || s == ".NAN") return true;
+    if (s.starts_with('.') && digits_run(s.substr(1), false)) {
+        std::size_t n = 1 + digits_run(s.substr(1), false);
+        return exponent_rest(s.substr(n));
+    }
+    s = drop_sign(s);
+    if (s == ".inf" || s == ".Inf" || s == ".INF") return true;
+    std::size_t n = digits_run(s, false);
+    if (n == 0) return false;
+    std::size_t sx = sexagesimal_run(s.substr(n));
+    if (n + sx >= s.size() || s[n + sx] != '.') return false;
+    std::size_t m = n + sx + 1;
+    while (m < s.size() && ((s[m] >= '0' && s[m] <= '9') || s[m] == '_')) ++m;
+    return sx ? m == s.size() : exponent_rest(s.substr(m));
+}
+
+bool looks_null(std::string_view s) { return s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL"; }
+
+int bool_word(std::string_view s) {
+    for (auto w : {"yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON"})
+        if (s == w) return 1;
+    for (auto w : {"no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF"})
+        if (s == w) return 0;
+    return -1;
+}
+
+
+struct construct_failure {
+    std::string message;
+    YAML::Mark mark;
+};
+
+[[noreturn]] void fail_at(const YAML::Node& n, std::string message) { throw construct_failure{std::move(message), n.Mark()}; }
+
+// Reads one Python string literal (prefix u/U/r/R, any quote style) at s[i]; Salt evaluates
+// u'...' scalars with eval(), so adjacent literals concatenate as Python source would.
+bool py_literal(std::string_view s, std::size_t& i, std::string& out) {
+    bool raw = false;
+    if (i < s.size() && (s[i] == 'u' || s[i] == 'U')) ++i;
+    else if (i < s.size() && (s[i] == 'r' || s[i] == 'R')) ++i, raw = true;
+    if (i >= s.size() || (s[i] != '\'' && s[i] != '"')) return false;
+    char q = s[i];
+    bool triple = s.substr(i, 3) == std::string(3, q);
+    i += triple ? 3 : 1;
+    for (;;) {
+        if (i >= s.size()) return false;
+        char c = s[i];
+        if (c == q && (!triple || s.substr(i, 3) == std::string(3, q))) {
+            i += triple ? 3 : 1;
+            return true;
+        }
+        if (c == '\n' && !triple) return false;
+        if (c != '\\') {
+            out += c;
+            ++i;
+            continue;
+        }
+        if (i + 1 >= s.size()) return false;
+        char e = s[i + 1];
+        if (raw) {
+            out += c;
+            out += e;
+            i += 2;
+            continue;
+        }
+        i += 2;
+        auto hex = [&](std::size_t len) -> bool {
+            if (i + len > s.size()) return false;
+            std::uint32_t cp = 0;
+            for (std::size_t k = 0; k < len; ++k) {
+                int d = digit_value(s[i + k]);
+                if (d >= 16) return false;
+                cp = cp * 16 + static_cast<std::uint32_t>(d);
+            }
+            // A lone surrogate has no UTF-8 form; Salt's str would fail to pack anyway.
+            if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+            append_utf8(out, cp);
+            i += len;
+            return true;
+        };
+        switch (e) {
+            case '\n': break;
+            case '\\': out += '\\'; break;
+            case '\'': out += '\''; break;
+            case '"': out += '"'; break;
+            case 'a': out += '\a'; break;
+            case 'b': out += '\b'; break;
+            case 'f': out += '\f'; break;
+            case 'n': out += '\n'; break;
+            case 'r': out += '\r'; break;
+            case 't': out += '\t'; break;
+            case 'v': out += '\v'; break;
+            case 'x': if (!hex(2)) return false; break;
+            case 'u': if (!hex(4)) return false; break;
+            case 'U': if (!hex(8)) return false; break;
+            case 'N': return false;  // \N{name} needs the Unicode name table; refused
+            default:
+                if (e >= '0' && e <= '7') {
+                    std::uint32_t cp = static_cast<std::uint32_t>(e - '0');
+                    for (int k = 0; k < 2 && i < s.size() && s[i] >= '0' && s[i] <= '7'; ++k, ++i)
+                        cp = cp * 8 + static_cast<std::uint32_t>(s[i] - '0');
+                    append_utf8(out, cp);
+                } else {
+                    out += '\\';
+                    out += e;
+                }
+        }
+    }
+}
+
+// SaltYamlSafeLoader.construct_scalar: a str matching ^u(["'])(.*)\1$ is eval()ed.
+bool salt_str(std::string_view text, std::string& out) {
+    std::string_view t = text;
+    if (t.size() >= 4 && t.back() == '\n') t.remove_suffix(1);  // Python's $ allows one final newline
+    if (t.size() < 3 || t[0] != 'u' || (t[1] != '\'' && t[1] != '"') || t.back() != t[1] ||
+        t.substr(2, t.size() - 3).find('\n') != std::string_view::npos) {
+        out.assign(text);
+        return true;
+    }
+    std::string r;
+    std::size_t i = 0;
+    while (i < text.size()) {
+        if (!py_literal(text, i, r)) return false;
+        while (i < text.size() && (text[i] == ' ' || text[i] == '\t' || text[i] == '\f' || text[i] == '\n')) ++i;
+    }
+    out = std::move(r);
+    return true;
+}
+
+// Python dict-key identity for Salt's duplicate-key check: 1, 1.0 and True are the same key.
+struct key_id {
+    enum kind_t { none, num, big, str } kind = str;
+    bool is_float = false;
+    __int128 i = 0;
+    double f = 0;
+    std::string s;
+
+    bool operator==(const key_id& o) const {
+        if (kind != o.kind) return false;
+        if (kind == none) return true;
+        if (kind == str || kind == big) return s == o.s;
+        if (is_float && o.is_float) return f == o.f || (std::isnan(f) && std::isnan(o.f));  // one nan object
+        if (!is_float && !o.is_float) return i == o.i;
+        double d = is_float ? f : o.f;
+        __int128 n = is_float ? o.i : i;
+        return std::isfinite(d) && std::trunc(d) == d && std::fabs(d) < 1e30 && static_cast<__int128>(d) == n;
+    }
+};
+
+std::string py_str(const value& v) {
+    if (v.is_nil()) return "None";
+    if (auto* b = std::get_if<bool>(&v.v)) return *b ? "True" : "False";
+    if (auto* u = std::get_if<std::uint64_t>(&v.v)) return std::to_string(*u);
+    if (auto* n = std::get_if<std::int64_t>(&v.v)) return std::to_string(*n);
+    if (auto* d = std::get_if<double>(&v.v)) {
+        char buf[64];
+        auto r = std::to_chars(buf, buf + sizeof buf, *d);
+        return std::string(buf, r.ptr);
+    }
+    if (auto* s = v.str()) return *s;
+    return "?";
+}
+
+struct loader {
+    std::string_view src;
+
+    // The tag PyYAML would give a scalar: explicit, or from the YAML 1.1 implicit resolvers.
+    std::string scalar_tag(const YAML::Node& n) const {
+        const std::string& tag = n.Tag();
+        auto pos = static_cast<std::size_t>(n.Mark().pos);
+        if (pos < src.size() && src[pos] == '&') pos = src.find_first_not_of(" \t", src.find_first_of(" \t", pos));
+        // yaml-cpp reports both quoted scalars and an explicit `!` as "!"; PyYAML resolves the
+        // latter implicitly even when quoted, so look at what the node starts with.
+        // yaml-cpp spells a lone `!` at the very end of the text as the empty core tag.
+        bool bang = (tag == "!" && pos < src.size() && src[pos] == '!') || tag == k_tag;
+        if (tag == "?" || bang) {
+            // The resolvers are Python regexes ending in `$`, which also matches before a final
+            // newline (reachable through `! "5\n"`).
+            std::string_view t = n.Scalar();
+            if (t.empty()) return "null";
+            if (t.ends_with('\n')) t.remove_suffix(1);
+            if (t.empty()) return "str";
+            if (bool_word(t) >= 0) return "bool";
+            if (looks_float(t)) return "float";
+            if (looks_int(t)) return "int";
+            if (t == "<<") return "merge";
+            if (looks_null(t)) return "null";
+            if (t == "=") return "value";
+            // Timestamps are not resolved: SaltYamlSafeLoader constructs them as plain strings.
+            return "str";
+        }
+        if (tag == "!") return "str";
+        if (tag.starts_with(k_tag)) return tag.substr(std::string_view(k_tag).size());
+        return tag;
+    }
+
+    value scalar(const YAML::Node& n, const std::string& tag, bool implicit) const {
+        const std::string& t = n.Scalar();
+        value out;
+        if (tag == "null") return value(nullptr);
+        if (tag == "bool") {
+            std::string lower;
+            for (char c : t) lower += static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
+            int b = bool_word(implicit ? std::string_view(t) : std::string_view(lower));
+            if (b < 0) fail_at(n, "invalid boolean '" + t + "'");
+            return value(b == 1);
+        }
+        if (tag == "int") {
+            if (!construct_int(t, out)) fail_at(n, "invalid literal for int(): '" + t + "'");
+            return out;
+        }
+        if (tag == "float") {
+            if (!construct_float(t, out)) fail_at(n, "could not convert string to float: '" + t + "'");
+            return out;
+        }
+        if (tag == "str") {
+            std::string s;
+            if (!salt_str(t, s)) fail_at(n, "cannot evaluate the string literal " + t);
+            return value(std::move(s));
+        }
+        if (tag == "python/unicode" || tag == "timestamp") return value(t);
+        if (tag == "map" || tag == "seq") fail_at(n, "expected a " + std::string(tag == "map" ? "mapping" : "sequence") + " node, but found scalar");
+        fail_at(n, "could not determine a constructor for the tag '" + (tag.find(':') == std::string::npos && tag.starts_with('!') ? tag : std::string(k_tag) + tag) + "'");
+    }
+
+    // An empty node that carried an explicit tag (`!!str` alone): yaml-cpp drops the tag.
+    value empty_node(const YAML::Node& n) const {
+        auto pos = static_cast<std::size_t>(n.Mark().pos);
+        if (pos >= src.size() || src[pos] != '!') return value(nullptr);
+        auto end = src.find_first_of(" \t\r\n,]}", pos);
+        std::string_view tag = src.substr(pos, end == std::string_view::npos ? end : end - pos);
+        if (tag == "!" || tag == "!!null") return value(nullptr);
+        if (tag == "!!str") return value(std::string());
+        fail_at(n, "cannot construct an empty " + std::string(tag));
+    }
+
+    bool is_merge_key(const YAML::Node& k) const { return k.IsScalar() && scalar_tag(k) == "merge"; }
+
+    using pairs = std::vector<std::pair<YAML::Node, YAML::Node>>;
+
+    // PyYAML's flatten_mapping with Salt's change: merged entries whose key text already appears
+    // among the map's own keys are dropped instead of overriding or conflicting.
+    pairs flatten(const YAML::Node& map, int depth) const {
+        if (depth > k_max_depth) fail_at(map, "nesting deeper than 512");
+        pairs merge, own;
+        for (auto it = map.begin(); it != map.end(); ++it) {
+            // Copies: yaml-cpp's iterator hands out a temporary proxy.
+            YAML::Node k = it->first;
+            YAML::Node v = it->second;
+            if (!is_merge_key(k)) {
+                own.emplace_back(k, v);
+            } else if (v.IsMap()) {
+                auto sub = flatten(v, depth + 1);
+                merge.insert(merge.end(), sub.begin(), sub.end());
+            } else if (v.IsSequence()) {
+                std::vector<pairs> subs;
+                for (const auto& m : v) {
+                    if (!m.IsMap()) fail_at(m, "expected a mapping for merging");
+                    subs.push_back(flatten(m, depth + 1));
+                }
+                for (auto s = subs.rbegin(); s != subs.rend(); ++s) merge.insert(merge.end(), s->begin(), s->end());
+            } else {
+                fail_at(v, "expected a mapping or list of mappings for merging");
+            }
+        }
+        if (merge.empty()) return own;
+        auto text = [](const YAML::Node& k) { return k.IsScalar() ? k.Scalar() : std::string(); };
+        pairs out;
+        for (auto& m : merge) {
+            bool exists = false;
+            for (auto& o : own) exists = exists || (m.first.IsScalar() && o.first.IsScalar() && text(o.first) == text(m.first));
+            if (!exists) out.push_back(m);
+        }
+        out.insert(out.end(), own.begin(), own.end());
+        return out;
+    }
+
+    key_id identity(const YAML::Node& k, const value& key) const {
+        key_id id;
+        if (key.is_nil()) id.kind = key_id::none;
+        else if (auto* b = std::get_if<bool>(&key.v)) id.kind = key_id::num, id.i = *b;
+        else if (auto* u = std::get_if<std::uint64_t>(&key.v)) id.kind = key_id::num, id.i = *u;
+        else if (auto* n = std::get_if<std::int64_t>(&key.v)) id.kind = key_id::num, id.i = *n;
+        else if (auto* d = std::get_if<double>(&key.v)) id.kind = key_id::num, id.is_float = true, id.f = *d;
+        else if (auto* s = key.str()) {
+            // An int too big for 64 bits is carried as text but is still an int to Python.
+            id.kind = k.IsScalar() && scalar_tag(k) == "int" ? key_id::big : key_id::str;
+            id.s = *s;
+        }
+        return id;
+    }
+
+    value build(const YAML::Node& n, int depth) const {
+        if (depth > k_max_depth) fail_at(n, "nesting deeper than 512");
+        if (n.IsNull()) return empty_node(n);
+        const std::string& tag = n.Tag();
+        if (n.IsScalar()) {
+            std::string t = scalar_tag(n);
+            return scalar(n, t, tag == "?" || tag == "!");
+        }
+        std::string ctag = tag == "?" || tag == "!" ? "" : tag.starts_with(k_tag) ? tag.substr(std::string_view(k_tag).size()) : tag;
+        if (n.IsSequence()) {
+            if (!ctag.empty() && ctag != "seq") fail_at(n, "cannot construct a sequence tagged " + tag);
+            array_t a;
+            for (const auto& e : n) a.push_back(build(e, depth + 1));
+            return value(std::move(a));
+        }
+        if (!ctag.empty() && ctag != "map") fail_at(n, "cannot construct a mapping tagged " + tag);
+        map_t m;
+        std::vector<key_id> ids;
+        for (auto& [k, v] : flatten(n, depth)) {
+            if (k.IsMap() || k.IsSequence()) fail_at(k, "while constructing a mapping: found unacceptable key");
+            // The YAML 1.1 `=` value key is read as the string "=" (flatten_mapping).
+            value key = k.IsScalar() && scalar_tag(k) == "value" ? value("=") : build(k, depth + 1);
+            key_id id = identity(k, key);
+            for (const auto& seen : ids)
+                if (seen == id) fail_at(k, "while constructing a mapping: found conflicting ID '" + py_str(key) + "'");
+            ids.push_back(std::move(id));
+            m.push_back(member{std::move(key), build(v, depth + 1)});
+        }
+        return value(std::move(m));
+    }
+};
+
+// yaml-cpp (YAML 1.2) accepts some flow text that PyYAML (YAML 1.1) refuses, and reads `?` in
+// flow differently. This pass finds those spots before yaml-cpp parses; it returns an error text,
+// or "" with `out` holding what to hand to yaml-cpp (a space added after a flow `?` indicator,
+// which PyYAML takes as a key indicator even when something follows it directly).
+std::string prescan(std::string_view in, std::string& out, std::size_t& i) {
+    auto blank = [&](std::size_t i) { return i >= in.size() || in[i] == ' ' || in[i] == '\t' || in[i] == '\n' || in[i] == '\r'; };
+    auto flow_ind = [](char c) { return c == ',' || c == '[' || c == ']' || c == '{' || c == '}'; };
+    if (in.starts_with('%')) {
+        // A directive must be followed by an explicit document start.
+        bool start = false;
+        for (std::size_t p = in.find('\n'); p != std::string_view::npos && !start; p = in.find('\n', p + 1))
+            start = in.substr(p + 1).starts_with("---");
+        if (!start) return "expected '<document start>', but found '<stream end>'";
+    }
+    int depth = 0;
+    bool node_start = true, entry_start = false;
+    char last = '[';
+    i = 0;
+    auto skip_quoted = [&]() -> bool {
+        char q = in[i];
+        out += in[i++];
+        while (i < in.size()) {
+            char c = in[i];
+            out += c;
+            ++i;
+            // yaml-cpp also takes \' in double quotes; PyYAML knows no such escape.
+            if (q == '"' && c == '\\' && i < in.size() && in[i] == '\'') return false;
+            if (q == '"' && c == '\\' && i < in.size()) {
+                // yaml-cpp writes these four as single Latin-1 bytes, not UTF-8.
+                std::string_view named = in[i] == '_' ? "u00a0" : in[i] == 'N' ? "u0085" : in[i] == 'L' ? "u2028" : in[i] == 'P' ? "u2029" : "";
+                if (named.empty()) out += in[i];
+                else out += named;
+                ++i;
+            }
+            else if (c == q && q == '\'' && i < in.size() && in[i] == '\'') out += in[i++];
+            else if (c == q) return true;
+        }
+        return false;
+    };
+    // PyYAML's anchor and tag scanners: ASCII names, and a tag must be followed by a blank. Its
+    // tag characters include ',', '[' and ']', which yaml-cpp would end a tag at instead.
+    auto property = [&]() -> std::string {
+        auto alnum = [](char ch) { return (ch >= '0' && ch <= '9') || ((ch | 0x20) >= 'a' && (ch | 0x20) <= 'z'); };
+        std::size_t b = i++;
+        if (in[b] == '&') {
+            while (i < in.size() && (alnum(in[i]) || in[i] == '-' || in[i] == '_')) ++i;
+            if (i == b + 1 || !(blank(i) || std::string_view("?:,]}%@`").find(in[i]) != std::string_view::npos))
+                return "while scanning an anchor: expected alphabetic or numeric character";
+        } else {
+            if (i < in.size() && in[i] == '<') {  // verbatim: !<tag:yaml.org,2002:int>
+                i = in.find('>', i);
+                i = i == std::string_view::npos ? in.size() : i + 1;
+                if (!blank(i)) return "while scanning a tag: expected ' '";
+                out.append(in.substr(b, i - b));
+                return {};
+            }
+            while (i < in.size() && (alnum(in[i]) || std::string_view("-;/?:@&=+$,_.!~*'()[]%").find(in[i]) != std::string_view::npos)) ++i;
+            if (!blank(i)) return "while scanning a tag: expected ' '";
+            if (in.substr(b, i - b).find_first_of(",[]") != std::string_view::npos) return "unknown tag " + std::string(in.substr(b, i - b));
+        }
+        out.append(in.substr(b, i - b));
+        // PyYAML ends an anchor at these characters; yaml-cpp needs a blank to see the end.
+        if (in[b] == '&' && !blank(i)) out += ' ';
+        return {};
+    };
+    while (i < in.size()) {
+        char c = in[i];
+        // PyYAML starts a comment at any token start, yaml-cpp only after a blank.
+        bool token_start = last == 'q' || (depth > 0 && entry_start);
+        if (c == '#' && (i == 0 || blank(i - 1) || token_start)) {
+            if (i > 0 && !blank(i - 1)) out += ' ';
+            while (i < in.size() && in[i] != '\n') out += in[i++];
+            continue;
+        }
+        if (blank(i)) {
+            if (c == '\n' && depth == 0) {
+                node_start = last == ':' || last == '-' || last == '?' || last == '[' || last == '!';
+                if (last == 'q') last = 'x';
+            }
+            out += in[i++];
+            continue;
+        }
+        if (depth == 0) {
+            // After a quoted scalar or flow collection only a mapping value may follow on the line
+            // (yaml-cpp 0.7 also loops forever on a ',' there).
+            if (last == 'q' && !(c == ':' && blank(i + 1))) return "expected '<document start>', but found more text";
+            // PyYAML takes a ',' where a block node starts for a flow entry token: an error.
+            // (yaml-cpp 0.7 also loops forever on a leading ',', so it must not see one.)
+            if (node_start && c == ',') return "expected a node, but found ','";
+            if (node_start && (c == '[' || c == '{')) {
+                depth = 1, entry_start = true, last = '[';
+            } else if (node_start && (c == '\'' || c == '"')) {
+                if (!skip_quoted()) return "cannot scan the quoted scalar";
+                node_start = false, last = 'q';
+                continue;
+            } else if (node_start && (c == '|' || c == '>')) {
+                // A block scalar: after its header line, the content is not YAML structure.
+                std::size_t h = i + 1;
+                while (h < in.size() && (in[h] == '+' || in[h] == '-' || (in[h] >= '1' && in[h] <= '9'))) ++h;
+                if (!blank(h)) return "while scanning a block scalar: expected chomping or indentation indicators";
+                while (h < in.size() && (in[h] == ' ' || in[h] == '\t')) ++h;
+                if (h < in.size() && in[h] != '#' && in[h] != '\n' && in[h] != '\r')
+                    return "while scanning a block scalar: expected a comment or a line break";
+                out.append(in.substr(i));
+                return {};
+            } else if ((((c == '-' || c == '?') && node_start) || c == ':') && blank(i + 1)) {
+                // A value indicator where a node should start has no key, unless after `?` or
+                // after an anchor or tag (which then belong to an empty key).
+                if (c == ':' && node_start && last != '?' && last != '!') return "mapping values are not allowed here";
+                node_start = true, last = c;
+            } else if (node_start && (c == '!' || c == '&')) {
+                if (std::string err = property(); !err.empty()) return err;
+                last = '!';
+                continue;
+            } else {
+                node_start = false, last = 'x';
+            }
+            out += in[i++];
+            continue;
+        }
+        if (entry_start) {
+            if (c == ',' && (last == '[' || last == ',')) return "expected the node content, but found ','";
+            if (c == '?' || c == ':') {
+                // In flow context PyYAML reads both as indicators even with no blank after them.
+                if (c == ':' && last != '?' && last != '!') return "expected the node content, but found ':'";
+                out += c;
+                if (!blank(i + 1)) out += ' ';
+                ++i, last = c;
+                // `? :` is an empty key to PyYAML; yaml-cpp would read `:` as starting a nested
+                // mapping, so the empty key is spelled out.
+                std::size_t k = i;
+                while (k < in.size() && (in[k] == ' ' || in[k] == '\t')) ++k;
+                if (c == '?' && k < in.size() && in[k] == ':') out += "~ ";
+                continue;
+            }
+            if (c == '!' || c == '&') {
+                if (std::string err = property(); !err.empty()) return err;
+                last = '!';
+                continue;
+            }
+            if (c == '\'' || c == '"') {
+                if (!skip_quoted()) return "cannot scan the quoted scalar";
+                entry_start = false, last = 'q';
+                continue;
+            }
+        }
+        if (c == '[' || c == '{') {
+            ++depth, entry_start = true, last = '[';
+        } else if (c == ']' || c == '}') {
+            if (--depth == 0) node_start = false;
+            entry_start = false, last = 'q';
+        } else if (c == ',') {
+            entry_start = true, last = ',';
+        } else if (c == ':' && (blank(i + 1) || flow_ind(in[i + 1]) || last == 'q')) {
+            entry_start = true, last = ':';
+        } else if (c == '?') {
+            return "'?' inside a flow entry";
+        } else {
+            entry_start = false, last = 'x';
+        }
+        out += in[i++];
+    }
+    return {};
+}
+
+bool has_document_marker(std::string_view s) {
+    for (std::size_t p = 0;;) {
+        if (s.substr(p).starts_with("---") || s.substr(p).starts_with("...")) return true;
+        p = s.find('\n', p);
+        if (p == std::string_view::npos) return false;
+        ++p;
+    }
+}
+
+// YAML::LoadAll, except that yaml-cpp ends a top-level scalar with a tag or anchor at a line that
+// starts in column 0, where PyYAML continues it; indenting the continuation lines changes nothing
+// else for a plain scalar. May throw YAML::Exception.
+std::vector<YAML::Node> load_all(std::string& input) {
+    std::vector<YAML::Node> docs = YAML::LoadAll(input);
+    if (docs.size() > 1 && docs[0].IsScalar() && !has_document_marker(input)) {
+        std::string indented;
+        for (char c : input) {
+            indented += c;
+            if (c == '\n') indented += ' ';
+        }
+        docs = YAML::LoadAll(indented);
+        input = std::move(indented);
+    }
+    return docs;
+}
+
+std::string at(const YAML::Mark& m, const std::string& msg) {
+    return "invalid YAML at line " + std::to_string(m.line + 1) + ", column " + std::to_string(m.column + 1) + ": " + msg;
+}
+
+}  // namespace
+}  // namespace detail
+
+result<value> salt_yaml_load(std::string_view text) {
+    bool big_int = false;
+    return salt_yaml_load(text, big_int);
+}
+
+result<value> salt_yaml_load(std::string_view text, bool& big_int) {
+    big_int = false;
+    std::string input;
+    input.reserve(text.size());
+    int line = 0, column = 0;
+    for (std::size_t i = 0; i < text.size();) {
+        char32_t c = 0;
+        std::size_t n = detail::utf8_next(text, i, c);
+        if (n == 0 || !detail::pyyaml_printable(c)) {
+            char hex[16];
+            auto r = std::to_chars(hex, hex + sizeof hex, n == 0 ? static_cast<unsigned char>(text[i]) : static_cast<unsigned>(c), 16);
+            std::string code(hex, r.ptr);
+            if (code.size() < 4) code.insert(0, 4 - code.size(), '0');
+            return fail(status::data, "invalid YAML at line " + std::to_string(line + 1) + ", column " +
+                                          std::to_string(column + 1) + ": " +
+                                          (n == 0 ? "invalid UTF-8 byte #x" + code
+                                                  : "unacceptable character #x" + code + ": special characters are not allowed"));
+        }
+        // YAML 1.1 (PyYAML) reads NEL as a line break equivalent to LF; yaml-cpp (1.2) would not.
+        if (c == 0x85) input += '\n';
+        else input.append(text.substr(i, n));
+        if (c == '\n' || c == 0x85) ++line, column = 0;
+        else ++column;
+        i += n;
+    }
+    std::string scanned;
+    std::size_t err_at = 0;
+    if (std::string err = detail::prescan(input, scanned, err_at); !err.empty()) {
+        YAML::Mark m;
+        for (std::size_t k = 0; k < err_at && k < input.size(); ++k) {
+            if (input[k] == '\n') ++m.line, m.column = 0;
+            else if ((static_cast<unsigned char>(input[k]) & 0xC0) != 0x80) ++m.column;
+        }
+        return fail(status::data, detail::at(m, err));
+    }
+    input = std::move(scanned);
+    try {
+        // YAML 1.1 also breaks lines at U+2028/U+2029 (keeping them in scalar content); the text
+        // must still be well-formed when they are read as line breaks.
+        if (input.find("\xe2\x80\xa8") != std::string::npos || input.find("\xe2\x80\xa9") != std::string::npos) {
+            std::string lines, lines_scanned;
+            for (std::size_t i = 0; i < input.size(); ++i) {
+                bool sep = input.compare(i, 3, "\xe2\x80\xa8") == 0 || input.compare(i, 3, "\xe2\x80\xa9") == 0;
+                lines += sep ? '\n' : input[i];
+                if (sep) i += 2;
+            }
+            if (!detail::prescan(lines, lines_scanned, err_at).empty() || detail::load_all(lines_scanned).size() > 1)
+                return fail(status::data, "invalid YAML: the text is not well-formed with U+2028/U+2029 as line breaks");
+        }
+        std::vector<YAML::Node> docs = detail::load_all(input);
+        if (docs.empty()) return value(nullptr);
+        if (docs.size() > 1)
+            return fail(status::data, detail::at(docs[1].Mark(), "expected a single document in the stream"));
+        const YAML::Node& doc = docs[0];
+        detail::loader load{input};
+        value v = load.build(doc, 0);
+        big_int = doc.IsScalar() && v.str() && load.scalar_tag(doc) == "int";
+        return v;
+    } catch (const YAML::Exception& e) {
+        return fail(status::data, detail::at(e.mark, e.msg));
+    } catch (const detail::construct_failure& e) {
+        return fail(status::data, detail::at(e.mark, e.message));
+    } catch (const std::exception& e) {
+        return fail(status::data, std::string("invalid YAML: ") + e.what());
+    }
+}
+
+}  // namespace tagbus

@@ -1,2 +1,181 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
+
+#include <string>
+#include <vector>
+
+#include "tagbus/match.hpp"
+
+using namespace tagbus;
+
+namespace {
+
+struct row {
+    const char* name;
+    const char* pattern;
+    bool expected;
+};
+
+}  // namespace
+
+// Expected values are Python 3.11's fnmatch.fnmatchcase(name, pattern).
+TEST_CASE("fnmatch follows Python's fnmatchcase") {
+    const std::vector<row> rows = {
+        {"salt/job/123/ret/minion", "salt/job/*/ret/*", true},
+        {"myco", "myco/*", false},
+        {"myco/a/x", "myco/[!abc]/x", false},
+        {"myco/d/x", "myco/[!abc]/x", true},
+        {"^", "[^a]", true},
+        {"a", "[^a]", true},
+        {"b", "[^a]", false},
+        {"a\nb", "a*b", true},
+        {"a\nb", "a?b", true},
+        {"ab", "a[]]b", false},
+        {"a]b", "a[]]b", true},
+        {"a[b", "a[b", true},
+        {"[", "[", true},
+        {"a\\b", "a\\b", true},
+        {"a-b", "a[!-]b", false},
+        {"-", "[a-]", true},
+        {"b", "[c-a]", false},
+        {"x", "[!c-a]", true},
+        {"-", "[a-b-c]", true},
+        {"c", "[a-b-c]", true},
+        {"b", "[a-b-c]", true},
+        {"\xc3\xa9", "?", true},
+        {"\xe6\x97\xa5\xe6\x9c\xac", "??", true},
+        {"ab", "a**b", true},
+        {"", "*", true},
+        {"a/b/c", "a*c", true},
+        {"abc", "a[b-b]c", true},
+        {"{a,b}", "{a,b}", true},
+        {"a", "{a,b}", false},
+        {"!", "[!]", false},
+        {"!]", "[!]]", false},
+        {"x", "[!]]", true},
+        {"\\", "[\\]", true},
+        {"A", "[a-z]", false},
+        {"\xc3\xa9", "[\xc3\xa0-\xc3\xaa]", true},
+        {"aXb", "a[!a-z]b", true},
+        {"abcabd", "*abd", true},
+        {"abcabc", "*abd", false},
+        {"Salt/Auth", "salt/auth", false},
+    };
+    for (const auto& r : rows) {
+        CAPTURE(r.name);
+        CAPTURE(r.pattern);
+        CHECK(fnmatch(r.name, r.pattern) == r.expected);
+    }
+}
+
+TEST_CASE("fnmatch treats an invalid UTF-8 byte as one code point") {
+    CHECK(fnmatch("a\xff" "b", "a?b"));
+    CHECK(fnmatch("a\xff" "b", "a\xff" "b"));
+    CHECK_FALSE(fnmatch("a\xfe" "b", "a\xff" "b"));
+}
+
+// Expected values are Salt's expr_match: fnmatch OR re.match(r"\A{}\Z".format(expr)).
+TEST_CASE("tag_matcher is glob OR anchored regex (SALT-WIRE 7)") {
+    const std::vector<row> rows = {
+        {"salt/job/20240501/ret/m1", "salt/job/*/ret/*", true},
+        {"salt/job/20240501/ret/m1", "salt/job/\\d+/ret/.*", true},
+        {"salt/job/abc/ret/m1", "salt/job/\\d+/ret/.*", false},
+        {"myco", "myco/*", true},  // the regex `myco/*`
+        {"myco/", "myco/*", true},
+        {"myco//", "myco/*", true},
+        {"myco/a/x", "myco/[!abc]/x", true},  // the regex set {!,a,b,c}
+        {"myco/!/x", "myco/[!abc]/x", true},
+        {"myco/d/x", "myco/[!abc]/x", true},  // the glob
+        {"b", "[^a]", true},                  // the regex: negated
+        {"^", "[^a]", true},                  // the glob: the set {^, a}
+        {"a", "[^a]", true},
+        {"c", "[^a]", true},
+        {"a\nb", "a*b", true},  // the glob's * crosses newlines
+        {"a\nb", "a.b", false},
+        {"x", "(", false},  // invalid regex: never matches as a regex
+        {"(", "(", true},   // ...but still as a glob
+        {"abc", "a|b", true},  // re.match: "starts with a" ...
+        {"b", "a|b", true},    // ... or "is exactly b"
+        {"xxb", "a|b", false},
+        {"bx", "a|b", false},
+        {"a\n", "a$", false},
+        {"a\n", "a", false},
+        {"a\n", "a\\Z", false},
+        {"\xc3\xa9", "\\w", true},
+        {"\xc3\xa9", ".", true},
+        {"salt/auth", "salt/auth", true},
+        {"salt/authx", "salt/auth", false},
+        {"x", "[z-a]", false},
+        {"", "", true},
+        {"a", "", false},
+        {"\xc3\xa9", "\\u00e9", true},
+        {"a\xff", "a.", false},
+    };
+    for (const auto& r : rows) {
+        CAPTURE(r.name);
+        CAPTURE(r.pattern);
+        tag_matcher m(r.pattern);
+        CHECK(m(r.name) == r.expected);
+    }
+}
+
+TEST_CASE("tag_matcher reports an invalid regex and survives invalid UTF-8") {
+    CHECK_FALSE(tag_matcher("(").regex_valid());
+    CHECK_FALSE(tag_matcher("a[").regex_valid());
+    CHECK(tag_matcher("salt/.*").regex_valid());
+    tag_matcher m("salt/.*");
+    CHECK_FALSE(m("salt/\xff\xfe"));
+    CHECK(tag_matcher("*")("salt/\xff\xfe"));
+    tag_matcher moved = std::move(m);
+    CHECK(moved("salt/x"));
+}
+
+TEST_CASE("parse_match_type") {
+    CHECK(*parse_match_type("startswith") == match_type::startswith);
+    CHECK(*parse_match_type("endswith") == match_type::endswith);
+    CHECK(*parse_match_type("find") == match_type::find);
+    CHECK(*parse_match_type("regex") == match_type::regex);
+    CHECK(*parse_match_type("fnmatch") == match_type::fnmatch);
+    auto bad = parse_match_type("foo");
+    REQUIRE_FALSE(bad);
+    CHECK(bad.error().code == status::usage);
+    CHECK(bad.error().message == "unknown match type 'foo' (expected startswith, endswith, find, regex or fnmatch)");
+}
+
+TEST_CASE("event_matcher match types (SALT-WIRE 5)") {
+    struct erow {
+        match_type type;
+        const char* search;
+        const char* tag;
+        bool expected;
+    };
+    const std::vector<erow> rows = {
+        {match_type::startswith, "", "anything", true},
+        {match_type::startswith, "salt/job", "salt/job/1/new", true},
+        {match_type::startswith, "salt/job", "xsalt/job", false},
+        {match_type::endswith, "/ret", "salt/job/1/ret", true},
+        {match_type::endswith, "/ret", "salt/job/1/ret/x", false},
+        {match_type::find, "job", "salt/job/1", true},
+        {match_type::find, "jobs", "salt/job/1", false},
+        {match_type::regex, "salt/job/\\d+", "salt/job/12/ret/m", true},  // not anchored at the end
+        {match_type::regex, "job", "salt/job", false},                   // anchored at the start
+        {match_type::regex, "a|job", "salt/job", true},                  // ^a|job: search finds job
+        {match_type::fnmatch, "salt/*", "salt/job/1", true},
+        {match_type::fnmatch, "salt/*", "xsalt/job", false},
+        {match_type::fnmatch, "salt/[!j]*", "salt/job", false},
+    };
+    for (const auto& r : rows) {
+        CAPTURE(r.search);
+        CAPTURE(r.tag);
+        auto m = make_event_matcher(r.type, r.search);
+        REQUIRE(m);
+        CHECK((*m)(r.tag) == r.expected);
+    }
+}
+
+TEST_CASE("event_matcher rejects an invalid regex") {
+    auto m = make_event_matcher(match_type::regex, "(");
+    REQUIRE_FALSE(m);
+    CHECK(m.error().code == status::usage);
+    CHECK(m.error().message == "invalid regex '(': missing closing parenthesis at offset 2");
+}

@@ -1,2 +1,189 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "tagbus/yaml.hpp"
+
+using namespace tagbus;
+
+namespace {
+
+// A typed rendering (not value::operator==) so that each row reads as what Salt gives.
+std::string typed(const value& v) {
+    if (v.is_nil()) return "null";
+    if (auto* b = std::get_if<bool>(&v.v)) return *b ? "true" : "false";
+    if (auto* u = std::get_if<std::uint64_t>(&v.v)) return "int:" + std::to_string(*u);
+    if (auto* i = std::get_if<std::int64_t>(&v.v)) return "int:" + std::to_string(*i);
+    if (auto* d = std::get_if<double>(&v.v)) {
+        if (std::isnan(*d)) return "float:nan";
+        if (std::isinf(*d)) return *d > 0 ? "float:inf" : "float:-inf";
+        std::string s = std::to_string(*d);
+        return "float:" + s.substr(0, s.find_last_not_of('0') + 1);
+    }
+    if (auto* s = v.str()) return "str:" + *s;
+    if (auto* a = v.array()) {
+        std::string out = "[";
+        for (std::size_t i = 0; i < a->size(); ++i) {
+            if (i) out += ',';
+            out += typed((*a)[i]);
+        }
+        return out + "]";
+    }
+    if (auto* m = v.map()) {
+        std::string out = "{";
+        for (std::size_t i = 0; i < m->size(); ++i) {
+            if (i) out += ',';
+            out += typed((*m)[i].key);
+            out += '=';
+            out += typed((*m)[i].val);
+        }
+        return out + "}";
+    }
+    return "other";
+}
+
+std::string load(const std::string& text) {
+    auto r = salt_yaml_load(text);
+    return r ? typed(*r) : "error";
+}
+
+struct row {
+    const char* text;
+    const char* expected;
+};
+
+void check_rows(const std::vector<row>& rows) {
+    for (const auto& r : rows) {
+        CAPTURE(r.text);
+        CHECK(load(r.text) == r.expected);
+    }
+}
+
+}  // namespace
+
+TEST_CASE("YAML 1.1 booleans and nulls") {
+    check_rows({
+        {"yes", "true"}, {"Yes", "true"}, {"YES", "true"}, {"true", "true"}, {"True", "true"},
+        {"TRUE", "true"}, {"on", "true"}, {"On", "true"}, {"ON", "true"}, {"no", "false"},
+        {"No", "false"}, {"NO", "false"}, {"false", "false"}, {"off", "false"}, {"OFF", "false"},
+        {"yEs", "str:yEs"}, {"y", "str:y"}, {"n", "str:n"}, {"nil", "str:nil"},
+        {"~", "null"}, {"null", "null"}, {"Null", "null"}, {"NULL", "null"}, {"", "null"},
+        {"nUll", "str:nUll"}, {"None", "str:None"}, {"# only a comment", "null"},
+    });
+}
+
+TEST_CASE("YAML 1.1 integers with Salt's leading-zero rule") {
+    check_rows({
+        {"0", "int:0"}, {"-0", "int:0"}, {"1", "int:1"}, {"+1", "int:1"}, {"-1", "int:-1"},
+        {"010", "int:10"}, {"07", "int:7"}, {"00", "int:0"}, {"0_10", "int:10"},
+        {"+010", "int:8"}, {"-010", "int:-8"},  // no leading "0": PyYAML's octal
+        {"08", "str:08"}, {"0o17", "str:0o17"},
+        {"0x1f", "int:31"}, {"-0x10", "int:-16"}, {"0x_1F", "int:31"}, {"0b101", "int:5"},
+        {"0b_", "error"}, {"0x", "str:0x"}, {"1_000", "int:1000"},
+        {"12:30", "int:750"}, {"1:2:3", "int:3723"}, {"-1:30", "int:-90"}, {"1:60", "str:1:60"},
+        {"18446744073709551615", "int:18446744073709551615"},
+        {"-9223372036854775808", "int:-9223372036854775808"},
+        {"18446744073709551616", "str:18446744073709551616"},  // beyond 64 bits: decimal text
+        {"-9223372036854775809", "str:-9223372036854775809"},
+        {"0x1ffffffffffffffffff", "str:9444732965739290427391"},
+    });
+}
+
+TEST_CASE("YAML 1.1 floats") {
+    check_rows({
+        {"1.5", "float:1.5"}, {"3.", "float:3."}, {".5", "float:0.5"}, {"-1.5", "float:-1.5"},
+        {"1.0e+3", "float:1000."}, {"1.0e3", "str:1.0e3"}, {"1e3", "str:1e3"}, {"1e+3", "str:1e+3"},
+        {"1_0.5", "float:10.5"}, {"1:30.5", "float:90.5"}, {"-1:30.5", "float:-90.5"},
+        {".inf", "float:inf"}, {"-.Inf", "float:-inf"}, {"+.INF", "float:inf"}, {".iNf", "str:.iNf"},
+        {".nan", "float:nan"}, {".NaN", "float:nan"}, {".NAN", "float:nan"}, {"-.nan", "str:-.nan"},
+        {"1.0e+999", "float:inf"}, {"1.0e-999", "float:0."},
+    });
+}
+
+TEST_CASE("strings, timestamps and quoting") {
+    check_rows({
+        {"a b", "str:a b"}, {"'quoted'", "str:quoted"}, {"\"1\"", "str:1"}, {"'it''s'", "str:it's"},
+        {"\"a\\tb\"", "str:a\tb"}, {"2024-05-01", "str:2024-05-01"},
+        {"2019-01-01T00:00:00Z", "str:2019-01-01T00:00:00Z"}, {"a #b", "str:a"},
+        {"u'abc'", "str:abc"}, {"u\"a\\tb\"", "str:a\tb"}, {"u'x' 'y'", "str:xy"}, {"u'a'b'", "error"},
+        {"'u''x'''", "str:x"},  // the quoted text u'x' is evaluated too
+        {"a\xc2\x85" "b", "str:a b"},  // NEL is a YAML 1.1 line break
+    });
+}
+
+TEST_CASE("explicit tags") {
+    check_rows({
+        {"!!int 5", "int:5"}, {"!!int 010", "int:10"}, {"!!int 08", "int:8"}, {"!!int x", "error"},
+        {"!!str 5", "str:5"}, {"!!str", "str:"}, {"!!float 1", "float:1."}, {"!!bool yes", "true"},
+        {"!!bool YeS", "true"}, {"!!bool y", "error"}, {"!!null x", "null"}, {"!!map {a: 1}", "{str:a=int:1}"},
+        {"!!seq [1]", "[int:1]"}, {"!!str [1]", "error"}, {"!!timestamp 2024-01-01", "str:2024-01-01"},
+        {"!!python/unicode x", "str:x"}, {"!!binary aGk=", "error"}, {"!!set {a}", "error"},
+        {"!foo x", "error"}, {"!!python/object:os.system x", "error"}, {"! 5", "int:5"}, {"! \"5\"", "int:5"},
+        {"!<tag:yaml.org,2002:int> 5", "int:5"}, {"&a 5", "int:5"},
+    });
+}
+
+TEST_CASE("collections, merges and duplicate keys") {
+    check_rows({
+        {"{a: b}", "{str:a=str:b}"}, {"a: b", "{str:a=str:b}"}, {"[1, 2]", "[int:1,int:2]"}, {"- a", "[str:a]"},
+        {"{a: [1, {b: ~}]}", "{str:a=[int:1,{str:b=null}]}"}, {"[a, ]", "[str:a]"}, {"[? a]", "[{str:a=null}]"},
+        {"[?]", "[{null=null}]"}, {"{1: a, 2: b}", "{int:1=str:a,int:2=str:b}"},
+        {"{<<: {a: 1}, b: 2}", "{str:a=int:1,str:b=int:2}"},
+        {"{<<: [{a: 1}, {b: 2}], c: 3}", "{str:b=int:2,str:a=int:1,str:c=int:3}"},
+        {"{<<: {a: 1}, a: 2}", "{str:a=int:2}"},  // Salt drops the merged duplicate
+        {"{<<: [{a: 1}, {a: 2}]}", "error"},      // ...but not two merged ones
+        {"{<<: a}", "error"}, {"<<", "error"}, {"=", "error"}, {"{=: a}", "{str:==str:a}"},
+        {"{a: 1, a: 2}", "error"}, {"{1: a, 1.0: b}", "error"}, {"{1: a, true: b}", "error"},
+        {"{1: a, '1': b}", "{int:1=str:a,str:1=str:b}"}, {"{.nan: 1, .nan: 2}", "error"},
+        {"{[1]: a}", "error"}, {"x: &a {y: 1}\nz: *a", "{str:x={str:y=int:1},str:z={str:y=int:1}}"},
+        {"&a [*a]", "error"},  // a recursive alias is refused rather than followed forever
+    });
+}
+
+TEST_CASE("text PyYAML refuses is refused") {
+    check_rows({
+        {"[,]", "error"}, {"{,}", "error"}, {"[a, , b]", "error"}, {",", "error"}, {"[a],", "error"},
+        {"'a", "error"}, {"\"a", "error"}, {"[a?b]", "error"}, {"[: a]", "error"}, {": a", "error"},
+        {"%x", "error"}, {"[!!str]", "error"}, {"\"a\\'b\"", "error"}, {"a\n---\nb", "error"},
+        {"a\x01", "error"}, {"a\xff", "error"}, {"- >#x", "error"}, {"{a: b: c}", "error"},
+    });
+}
+
+TEST_CASE("errors carry a line and column") {
+    auto r = salt_yaml_load("a: 1\nb: [1, 2");
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == status::data);
+    CHECK(r.error().message == "invalid YAML at line 2, column 1: end of sequence flow not found");
+    auto p = salt_yaml_load("a: 1\nb: [x, , y]");
+    REQUIRE_FALSE(p);
+    CHECK(p.error().message == "invalid YAML at line 2, column 8: expected the node content, but found ','");
+    auto c = salt_yaml_load("a: 1\nb\x01");
+    REQUIRE_FALSE(c);
+    CHECK(c.error().message == "invalid YAML at line 2, column 2: unacceptable character #x0001: special characters are not allowed");
+    auto d = salt_yaml_load("a: 1\na: 2");
+    REQUIRE_FALSE(d);
+    CHECK(d.error().message == "invalid YAML at line 2, column 1: while constructing a mapping: found conflicting ID 'a'");
+}
+
+TEST_CASE("big_int tells an oversized int from a string") {
+    bool big = false;
+    auto r = salt_yaml_load("99999999999999999999", big);
+    REQUIRE(r);
+    CHECK(big);
+    CHECK(typed(*r) == "str:99999999999999999999");
+    auto s = salt_yaml_load("'99999999999999999999'", big);
+    REQUIRE(s);
+    CHECK_FALSE(big);
+}
+
+TEST_CASE("detail::py_strip strips Unicode whitespace") {
+    CHECK(detail::py_strip(" \t a b \n") == "a b");
+    CHECK(detail::py_strip("\xc2\xa0x\xe3\x80\x80") == "x");  // NBSP, IDEOGRAPHIC SPACE
+    CHECK(detail::py_strip("\xe2\x80\x8bx") == "\xe2\x80\x8bx");  // ZERO WIDTH SPACE is not space
+    CHECK(detail::py_strip("   ").empty());
+}

@@ -14,4 +14,14 @@ namespace tagbus {
 /// Errors (status::data) carry yaml-cpp's line/column: "invalid YAML at line 2, column 3: ...".
 result<value> salt_yaml_load(std::string_view text);
 
+/// As above. Integers beyond 64 bits (Python ints are unbounded) come back as their decimal text;
+/// `big_int` tells whether the document itself is such an integer, so that callers that must
+/// tell str from int (salt.utils.args.yamlify_arg) can.
+result<value> salt_yaml_load(std::string_view text, bool& big_int);
+
+namespace detail {
+/// Python's str.strip(): removes leading and trailing Unicode whitespace (str.isspace()).
+std::string_view py_strip(std::string_view s);
+}  // namespace detail
+
 }  // namespace tagbus
