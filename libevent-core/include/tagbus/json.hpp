@@ -29,6 +29,7 @@ enum render_issue : unsigned {
     issue_timestamp = 1u << 2,      ///< msgpack timestamp (ext -1): rendered as ISO-8601 text with "Z"
     issue_other_ext = 1u << 3,      ///< any other ext: rendered as "<ext TYPE: HEX>"
     issue_mixed_keys = 1u << 4,     ///< pretty sort of str and non-str keys (Python TypeError)
+    issue_ext_key = 1u << 5,        ///< datetime or other ext as a map key (Python TypeError): its text
 };
 
 struct render_outcome {
@@ -50,7 +51,8 @@ void append_py_float(std::string& out, double d);
 
 /// Parses JSON text as Python's json.loads does: NaN / Infinity / -Infinity accepted, integers of
 /// any size (beyond 64 bits they become str of their digits, as Salt packs them), duplicate keys
-/// collapse (first position, last value), whole text must be one value.
+/// collapse (first position, last value), whole text must be one value. Refused where Salt could
+/// not pack the result anyway: an escaped lone surrogate ("\ud800"), nesting deeper than 512.
 /// Errors (status::data) carry line and column: "invalid JSON at line 1, column 7: ...".
 result<value> parse_json(std::string_view text);
 

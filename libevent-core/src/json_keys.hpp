@@ -1,0 +1,99 @@
+// Internal to the json module: Python's dict-key semantics (which keys are equal, how sorted()
+// orders them) and the UTF-8 rule shared by the renderer and the key sort.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <forward_list>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <variant>
+
+#include "tagbus/value.hpp"
+
+namespace tagbus::detail {
+
+// Index of an alternative in value::storage, so a switch on index() reads as type names.
+template <typename T, typename... Ts>
+constexpr std::size_t index_in(const std::variant<Ts...>*) {
+    constexpr bool match[] = {std::is_same_v<T, Ts>...};
+    for (std::size_t i = 0; i < sizeof...(Ts); ++i)
+        if (match[i]) return i;
+    return sizeof...(Ts);
+}
+template <typename T>
+inline constexpr std::size_t kind = index_in<T>(static_cast<const value::storage*>(nullptr));
+
+inline constexpr char hex_digits[] = "0123456789abcdef";
+
+// Length of the well-formed UTF-8 sequence starting at p (Unicode table 3-7: no overlongs, no
+// surrogates, nothing above U+10FFFF), or 0. Python's decoder accepts exactly these.
+inline std::size_t utf8_sequence(const unsigned char* p, const unsigned char* end) {
+    const unsigned c = p[0];
+    const auto avail = static_cast<std::size_t>(end - p);
+    auto cont = [&](std::size_t i) { return (p[i] & 0xC0u) == 0x80u; };
+    if (c < 0xC2) return 0;
+    if (c < 0xE0) return avail >= 2 && cont(1) ? 2 : 0;
+    if (c < 0xF0) {
+        const unsigned lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
+        return avail >= 3 && p[1] >= lo && p[1] <= hi && cont(2) ? 3 : 0;
+    }
+    if (c < 0xF5) {
+        const unsigned lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
+        return avail >= 4 && p[1] >= lo && p[1] <= hi && cont(2) && cont(3) ? 4 : 0;
+    }
+    return 0;
+}
+
+// A key reduced to what Python's == looks at: 1, 1.0 and True are one integer; -0.0 is 0; str
+// and bytes differ until Salt's decode step (stage 2), after which a bin key is text too.
+struct canon {
+    enum kind_t : std::uint8_t { nil, integer, real, nan, text, bytes, ext } kind = nil;
+    bool neg = false;
+    std::uint64_t num = 0;  // integer magnitude, real bit pattern, ext type
+    std::string_view data;
+
+    bool operator==(const canon& o) const {
+        return kind == o.kind && kind != nan && neg == o.neg && num == o.num && data == o.data;
+    }
+};
+
+struct canon_hash {
+    std::size_t operator()(const canon& c) const {
+        std::size_t h = std::hash<std::string_view>{}(c.data);
+        h ^= std::hash<std::uint64_t>{}(c.num) + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+        return h ^ (static_cast<std::size_t>(c.kind) << 1) ^ static_cast<std::size_t>(c.neg);
+    }
+};
+
+// Stage 1 is msgpack-python's dict (bytes != str); `decoded` is Salt's rebuilt one (bin is text).
+canon canon_of(const value& k, bool decoded);
+
+// A number as Python compares it: ints and floats exactly, never through a lossy conversion.
+struct pynum {
+    bool is_int = true, neg = false;
+    std::uint64_t mag = 0;
+    double d = 0;
+};
+
+// Sort classes. Python can only order keys within one class (None only on its own); across
+// classes sorted() raises TypeError, and we fall back to this class order.
+enum key_class : std::uint8_t { cls_number, cls_nil, cls_text, cls_ext };
+
+// A dict item after the collapse: the first key's spelling, the last value.
+struct entry {
+    const value* key;
+    const value* val;
+    std::string_view text;  // text keys: the str Python would sort
+    pynum num;
+    key_class cls;
+};
+
+// Sorts dict items as sorted(d.items()) does; true when the keys mix classes Python cannot
+// compare (json.dumps raises TypeError there), ordered then numbers, null, text, ext.
+// `decoded` keeps the backslashreplace texts that undecodable keys sort by.
+bool sort_entries(entry* lo, entry* hi, std::forward_list<std::string>& decoded);
+
+}  // namespace tagbus::detail
