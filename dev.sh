@@ -34,8 +34,7 @@ run() {
     "$bin/event-busd" --node master &
     local busd_pid=$!
     trap 'kill "$busd_pid" 2>/dev/null; wait 2>/dev/null' EXIT
-    echo "dev.sh: from another shell, fire an event with:" >&2
-    echo "  $PWD/$bin/event-fire node=master '{\"hello\": \"world\"}' myco/test" >&2
+    echo "dev.sh: fire an event from another shell: $PWD/$bin/event-fire node=master '{\"hello\": \"world\"}' myco/test" >&2
     "$bin/state-event" pretty=True --wait-for-bus
 }
 

@@ -140,7 +140,7 @@ class BusTest(unittest.TestCase):
         p = Proc(args, env=self.env)
         self.procs.append(p)
         line = p.err.readline()  # printed once both sockets are bound and listening
-        self.assertIn(b"listening", line, line)
+        self.assertIn(b"event-busd: started the", line, line)
         return p
 
     def watch(self, *words, node="master", extra=()):

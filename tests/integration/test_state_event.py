@@ -188,7 +188,7 @@ class StateEvent(tb.BusTest):
         ]
         for args, err in cases:
             with self.subTest(args=args):
-                r = self.run_tool("state-event", *self.common(), *args)
+                r = self.run_tool("state-event", "--sock-dir", self.sock_dir, "-c", self.config_dir, *args)
                 self.assertEqual(r.returncode, 64)
                 self.assertEqual(r.stderr, err + b"Try 'state-event --help'.\n")
 

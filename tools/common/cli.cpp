@@ -18,7 +18,32 @@ void setup_app(CLI::App& app) {
     app.allow_windows_style_options(false);
 }
 
-std::optional<int> parse(CLI::App& app, int argc, char** argv) {
+namespace {
+
+// CLI11's formatter, plus the Salt words in the usage line and under their own heading.
+class words_formatter : public CLI::Formatter {
+public:
+    explicit words_formatter(std::string description) : description_(std::move(description)) {}
+    std::string make_usage(const CLI::App* app, std::string name) const override {
+        std::string u = CLI::Formatter::make_usage(app, std::move(name));
+        if (!u.empty() && u.back() == '\n') u.pop_back();
+        return u + " [WORD...]\n\n" + description_ + "\n";
+    }
+
+private:
+    std::string description_;
+};
+
+}  // namespace
+
+void add_words(CLI::App& app, const std::string& description) {
+    auto f = std::make_shared<words_formatter>(description);
+    f->column_width(30);
+    app.formatter(f);
+    app.allow_extras();
+}
+
+std::optional<int> parse(CLI::App& app, int argc, char** argv, std::vector<std::string>* words) {
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp&) {
@@ -33,6 +58,18 @@ std::optional<int> parse(CLI::App& app, int argc, char** argv) {
     } catch (const CLI::ParseError& e) {
         // CLI11's own codes (100-127) are never exit codes: every parse error is a usage error.
         return usage(app.get_name(), e.what());
+    }
+    if (words) {
+        bool options_end = false;
+        for (auto& w : app.remaining()) {
+            if (!options_end && w == "--") {
+                options_end = true;
+            } else if (!options_end && w.size() > 1 && w[0] == '-') {
+                return usage(app.get_name(), "The following argument was not expected: " + w);
+            } else {
+                words->push_back(std::move(w));
+            }
+        }
     }
     return std::nullopt;
 }

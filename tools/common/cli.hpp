@@ -21,9 +21,15 @@ namespace tagbus::cli {
 /// positional Salt words collected verbatim.
 void setup_app(CLI::App& app);
 
+/// Salt words (key=value and positionals) are taken verbatim: CLI11 would split a word like
+/// `[1, 2]` into a list, so words are collected as CLI11's "extras" instead, and shown in --help
+/// as "[WORD...]" with `description`.
+void add_words(CLI::App& app, const std::string& description);
+
 /// Parses argv. Returns an exit code when the tool must stop now (help/version printed → 0, a
 /// usage error printed as "<tool>: <problem>" + "Try '<tool> --help'." → 64), else nothing.
-std::optional<int> parse(CLI::App& app, int argc, char** argv);
+/// With add_words, `words` receives them; an unknown option before "--" is still a usage error.
+std::optional<int> parse(CLI::App& app, int argc, char** argv, std::vector<std::string>* words = nullptr);
 
 /// Prints "<tool>: <message>" on stderr and returns the exit code for its status.
 int fail(std::string_view tool, const failure& f);

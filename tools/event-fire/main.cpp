@@ -23,11 +23,12 @@ int main(int argc, char** argv) {
     bool lines = false;
     CLI::App app{"Fire an event on Salt's local event bus like salt-call event.fire.", std::string(tool)};
     cli::setup_app(app);
-    app.add_option("words", words, "DATA TAG [timeout=MS] [sock_dir=DIR] [node=NODE]")->type_name("WORD");
+    cli::add_words(app, "WORDs, as salt-call event.fire takes them:\n"
+                        "  DATA TAG [timeout=MS] [sock_dir=DIR] [node=master|minion]");
     app.add_option("--timeout", timeout, "connect and send within SECONDS [1]")->type_name("SECONDS");
     app.add_flag("--lines", lines, "fire 'TAG<TAB>JSON' lines from stdin");
     cli::add_connection_options(app, conn, true);
-    if (auto code = cli::parse(app, argc, argv)) return *code;
+    if (auto code = cli::parse(app, argc, argv, &words)) return *code;
 
     salt_args args = parse_salt_args(words);
     auto bound = bind_params(args, params);

@@ -35,9 +35,9 @@ int main(int argc, char** argv) {
     options o;
     CLI::App app{"Watch Salt's event bus like salt-run state.event.", std::string(tool)};
     cli::setup_app(app);
-    app.add_option("words", o.words, "Salt words: [TAGMATCH] [count=N] [quiet=True] [pretty=True]\n"
-                                     "[sock_dir=DIR] [node=master|minion]")
-        ->type_name("WORD");
+    cli::add_words(app, "WORDs, as salt-run state.event takes them:\n"
+                        "  [TAGMATCH] [count=N] [quiet=True] [pretty=True]\n"
+                        "  [sock_dir=DIR] [node=master|minion]");
     app.add_option("-t,--tagmatch", o.tagmatch, "glob or regex, taken literally")->type_name("PATTERN");
     app.add_option("-n,--count", o.count, "stop after N matches (as count=)")->type_name("N");
     app.add_flag("-q,--quiet", o.quiet, "print nothing (as quiet=True)");
@@ -47,7 +47,7 @@ int main(int argc, char** argv) {
     app.add_option("--timeout", o.timeout, "give up after SECONDS (exit 1)")->type_name("SECONDS");
     app.add_flag("--wait-for-bus", o.wait_for_bus, "wait for the bus instead of exit 69");
     cli::add_connection_options(app, o.conn, false);
-    if (auto code = cli::parse(app, argc, argv)) return *code;
+    if (auto code = cli::parse(app, argc, argv, &o.words)) return *code;
 
     auto w = build_watch(o.words, o.tagmatch, o.count, o.quiet, o.pretty, o.conn);
     if (!w) return cli::fail(tool, w.error());
