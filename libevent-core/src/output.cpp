@@ -84,6 +84,7 @@ std::string describe_issues(unsigned issues) {
     add(issue_ext79, "Salt sentinel (ext 79) shown as [name, value]");
     add(issue_timestamp, "msgpack timestamp shown as ISO-8601 UTC text");
     add(issue_other_ext, "unknown msgpack ext shown as <ext TYPE: HEX>");
+    add(issue_ext_key, "ext value used as a map key shown as its text");
     add(issue_mixed_keys, "string and non-string keys sorted numbers first, then null, then strings");
     return s;
 }

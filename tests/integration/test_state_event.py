@@ -4,6 +4,8 @@ import json
 import os
 import signal
 
+import msgpack
+
 import tb
 from tb import body, legacy_frame, prefixed_frame
 
@@ -138,6 +140,27 @@ class StateEvent(tb.BusTest):
         good.close()
         bad.close()
         self.assertEqual(w.out.read_until_eof(), salt_line("g1", {"i": 1}) + salt_line("g2", {"i": 2}))
+
+    def test_where_salt_crashes_we_print_warn_once_and_go_on(self):
+        self.start_bus()
+        w = self.watch("count=3")
+        bad = b"bad/utf8\n\n" + msgpack.packb({"b": b"\xff\xfe", "s": "ok"}, use_bin_type=True)
+        self.push_raw(legacy_frame(bad) + legacy_frame(bad) + legacy_frame(body("fine", {"a": 1}))).close()
+        line = b'bad/utf8\t{"b": "\\\\xff\\\\xfe", "s": "ok"}\n'
+        self.assertEqual(w.out.read_until_eof(), line + line + salt_line("fine", {"a": 1}))
+        self.assertEqual(w.wait(), 0)
+        err = w.err.read_until_eof()
+        self.assertEqual(err, b"state-event: warning: Salt's state.event cannot print event 'bad/utf8'; printed "
+                              b"anyway (non-UTF-8 bytes shown as \\xNN)\n")
+
+    def test_events_salt_drops_are_not_printed_or_counted(self):
+        self.start_bus()
+        w = self.watch("count=1")
+        list_key = b"drop\n\n" + b"\x81\x91\x01\x02"  # {[1]: 2}: a list used as a map key
+        no_blank = b"no blank line here"
+        self.push_raw(legacy_frame(list_key) + legacy_frame(no_blank) + legacy_frame(body("kept", {}))).close()
+        self.assertEqual(w.out.read_until_eof(), salt_line("kept", {}))
+        self.assertEqual(w.wait(), 0)
 
     def test_json_lines(self):
         self.start_bus()
