@@ -244,21 +244,6 @@ std::string printable(std::string_view s) {
 
 bool is_leap(unsigned y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
 
-std::string_view type_phrase(const value& v) {
-    switch (v.v.index()) {
-        case 0: return "null";
-        case 1: return "a boolean";
-        case 2:
-        case 3: return "an integer";
-        case 4:
-        case 5: return "a float";
-        case 6: return "a string";
-        case 7: return "bytes";
-        case 8: return "a list";
-        default: return "an ext value";
-    }
-}
-
 }  // namespace
 }  // namespace detail
 
@@ -319,7 +304,7 @@ result<std::string> ext78_isoformat(std::string_view payload) {
 result<std::string> encode_body(std::string_view tag, value& data, std::size_t max_event_size, bool stamp) {
     if (auto ok = check_tag(tag); !ok) return ok.error();
     map_t* m = data.map();
-    if (!m) return fail(status::data, "event data must be a map, not " + std::string(detail::type_phrase(data)));
+    if (!m) return fail(status::data, "event data must be a map, not " + std::string(kind_name(data)));
     if (stamp) set_stamp(*m, std::chrono::system_clock::now());
     std::string packed = pack(data);
     detail::trim_packed(*m, packed, max_event_size);

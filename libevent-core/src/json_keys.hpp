@@ -1,5 +1,5 @@
 // Internal to the json module: Python's dict-key semantics (which keys are equal, how sorted()
-// orders them) and the UTF-8 rule shared by the renderer and the key sort.
+// orders them).
 #pragma once
 
 #include <cstddef>
@@ -12,6 +12,7 @@
 #include <variant>
 
 #include "tagbus/value.hpp"
+#include "utf8.hpp"
 
 namespace tagbus::detail {
 
@@ -25,27 +26,6 @@ constexpr std::size_t index_in(const std::variant<Ts...>*) {
 }
 template <typename T>
 inline constexpr std::size_t kind = index_in<T>(static_cast<const value::storage*>(nullptr));
-
-inline constexpr char hex_digits[] = "0123456789abcdef";
-
-// Length of the well-formed UTF-8 sequence starting at p (Unicode table 3-7: no overlongs, no
-// surrogates, nothing above U+10FFFF), or 0. Python's decoder accepts exactly these.
-inline std::size_t utf8_sequence(const unsigned char* p, const unsigned char* end) {
-    const unsigned c = p[0];
-    const auto avail = static_cast<std::size_t>(end - p);
-    auto cont = [&](std::size_t i) { return (p[i] & 0xC0u) == 0x80u; };
-    if (c < 0xC2) return 0;
-    if (c < 0xE0) return avail >= 2 && cont(1) ? 2 : 0;
-    if (c < 0xF0) {
-        const unsigned lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
-        return avail >= 3 && p[1] >= lo && p[1] <= hi && cont(2) ? 3 : 0;
-    }
-    if (c < 0xF5) {
-        const unsigned lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
-        return avail >= 4 && p[1] >= lo && p[1] <= hi && cont(2) && cont(3) ? 4 : 0;
-    }
-    return 0;
-}
 
 // A key reduced to what Python's == looks at: 1, 1.0 and True are one integer; -0.0 is 0; str
 // and bytes differ until Salt's decode step (stage 2), after which a bin key is text too.

@@ -1,5 +1,7 @@
 #include "tagbus/output.hpp"
 
+#include "utf8.hpp"
+
 namespace tagbus {
 namespace {
 
@@ -13,30 +15,20 @@ constexpr std::string_view tag_off = "\x1b[0m";
 // bytes are shown as \xNN text instead.
 bool append_raw_tag(std::string& out, std::string_view tag) {
     bool clean = true;
-    std::size_t i = 0;
-    while (i < tag.size()) {
-        unsigned char c = static_cast<unsigned char>(tag[i]);
-        std::size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
-        bool ok = n > 0 && i + n <= tag.size();
-        for (std::size_t k = 1; ok && k < n; ++k) ok = (static_cast<unsigned char>(tag[i + k]) & 0xc0) == 0x80;
-        if (ok && n > 1) {
-            // reject overlong forms, surrogates and code points above U+10FFFF, as Python's decoder does
-            unsigned c1 = static_cast<unsigned char>(tag[i + 1]);
-            if (n == 2) ok = c >= 0xc2;
-            else if (n == 3) ok = !(c == 0xe0 && c1 < 0xa0) && !(c == 0xed && c1 >= 0xa0);
-            else ok = c <= 0xf4 && !(c == 0xf0 && c1 < 0x90) && !(c == 0xf4 && c1 >= 0x90);
-        }
-        if (!ok) {
-            static constexpr char hex[] = "0123456789abcdef";
+    const auto* p = reinterpret_cast<const unsigned char*>(tag.data());
+    const auto* end = p + tag.size();
+    while (p < end) {
+        std::size_t n = *p < 0x80 ? 1 : detail::utf8_sequence(p, end);
+        if (n == 0) {
             out += "\\x";
-            out += hex[c >> 4];
-            out += hex[c & 0xf];
+            out += detail::hex_digits[*p >> 4];
+            out += detail::hex_digits[*p & 0xf];
             clean = false;
-            ++i;
-            continue;
+            n = 1;
+        } else {
+            out.append(reinterpret_cast<const char*>(p), n);
         }
-        out.append(tag.data() + i, n);
-        i += n;
+        p += n;
     }
     return clean;
 }

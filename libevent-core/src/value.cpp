@@ -406,4 +406,20 @@ result<std::size_t> scan(std::string_view in, std::size_t& need) {
     return detail::scan_resume(in, st, need);
 }
 
+std::string_view kind_name(const value& v) {
+    switch (v.v.index()) {
+        case 0: return "None";
+        case 1: return "a boolean";
+        case 2:
+        case 3: return "an integer";
+        case 4:
+        case 5: return "a float";
+        case 6: return "a string";
+        case 7: return "bytes";
+        case 8: return "a list";
+        case 9: return "a map";
+        default: return "an ext value";
+    }
+}
+
 }  // namespace tagbus

@@ -207,7 +207,7 @@ TEST_CASE("encode_body errors") {
     const row rows[] = {
         {"", value(map_t{}), "tag is empty"},
         {"a\n\nb", value(map_t{}), "tag contains a blank line (\"\\n\\n\")"},
-        {"t", value(), "event data must be a map, not null"},
+        {"t", value(), "event data must be a map, not None"},
         {"t", value(true), "event data must be a map, not a boolean"},
         {"t", value(1), "event data must be a map, not an integer"},
         {"t", value(-1), "event data must be a map, not an integer"},

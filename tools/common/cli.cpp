@@ -136,22 +136,6 @@ result<void> not_both(bool word_given, bool flag_given, std::string_view key, st
     return {};
 }
 
-std::string_view kind_name(const value& v) {
-    switch (v.v.index()) {
-        case 0: return "None";
-        case 1: return "a boolean";
-        case 2:
-        case 3: return "an integer";
-        case 4:
-        case 5: return "a float";
-        case 6: return "a string";
-        case 7: return "bytes";
-        case 8: return "a list";
-        case 9: return "a map";
-        default: return "an extension value";
-    }
-}
-
 result<std::string> word_string(std::string_view key, const value& v) {
     if (const auto* s = v.str()) return *s;
     return fail(status::usage, std::string(key) + " must be a string, not " + std::string(kind_name(v)));

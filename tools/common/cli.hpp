@@ -66,8 +66,7 @@ result<void> not_both(bool word_given, bool flag_given, std::string_view key, st
 /// error "sock_dir must be a string, not an integer".
 result<std::string> word_string(std::string_view key, const value& v);
 
-/// "an integer", "a string", "a map"... for messages.
-std::string_view kind_name(const value& v);
+using tagbus::kind_name;
 
 /// Parses a duration in seconds ("1.5", "2"), as --timeout takes it; usage error otherwise.
 result<double> parse_seconds(std::string_view flag, std::string_view text);

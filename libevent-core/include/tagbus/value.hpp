@@ -81,6 +81,10 @@ struct member {
     bool operator==(const member&) const = default;
 };
 
+/// What a value is, for messages: "None", "a boolean", "an integer", "a float", "a string",
+/// "bytes", "a list", "a map", "an ext value" (Python's words, as Salt users know them).
+std::string_view kind_name(const value& v);
+
 /// Appends the msgpack encoding of `v` to `out`, as msgpack-python packs with use_bin_type=True:
 /// the smallest format for every integer and length, float64 for double, float32 for float,
 /// str for std::string, bin for bin_t, fixext/ext8.. for ext_t, maps in their stored order.
