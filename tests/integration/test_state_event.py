@@ -177,6 +177,9 @@ class StateEvent(tb.BusTest):
         # an unbounded watch answers like grep: 1 when nothing matched
         r = self.run_tool("state-event", *self.common(), "--timeout", "0.2")
         self.assertEqual((r.returncode, r.stdout), (1, b""))
+        # --timeout 0 gives up at once rather than meaning "no timeout"
+        r = self.run_tool("state-event", *self.common(), "--timeout", "0")
+        self.assertEqual((r.returncode, r.stdout, r.stderr), (1, b"", b""))
 
     def test_sigterm_ends_the_watch_with_0(self):
         self.start_bus()

@@ -94,7 +94,7 @@ public:
         loop_.on_signal(SIGINT, [this] { finish(0); });
         loop_.on_signal(SIGTERM, [this] { finish(0); });
         if (ws_.timeout_ms)
-            loop_.after(ws_.timeout_ms, [this] {
+            loop_.after(*ws_.timeout_ms, [this] {
                 // A bounded count not reached is a "no"; an unbounded watch answers like grep.
                 bool bounded = ws_.count_is_float ? ws_.fcount >= 0 : ws_.count >= 0;
                 finish(bounded || matched_ == 0 ? 1 : 0);

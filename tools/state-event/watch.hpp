@@ -20,7 +20,7 @@ struct watch_settings {
     double fcount = -1;
     bool quiet = false;
     tagbus::output_options output;
-    std::uint64_t timeout_ms = 0;  ///< 0: none
+    std::optional<std::uint64_t> timeout_ms;  ///< --timeout, in milliseconds
     bool wait_for_bus = false;
     tagbus::cli::connection_options conn;
 };
