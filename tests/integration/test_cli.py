@@ -13,7 +13,7 @@ import unittest
 import tb
 from tb import tool
 
-TOOLS = ["state-event", "event-fire", "event-busd"]
+TOOLS = ["state-event", "event-fire", "event-send", "event-busd"]
 PAGES = [t + ".1" for t in TOOLS] + ["tagbus.7"]
 
 SRC = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))

@@ -1,0 +1,148 @@
+// event-send: send an event to the master like `salt-call event.send TAG [DATA] ...`.
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+
+#include "cli.hpp"
+#include "send.hpp"
+#include "tagbus/json.hpp"
+#include "tagbus/yaml.hpp"
+
+using namespace tagbus;
+
+namespace {
+
+constexpr std::string_view tool = "event-send";
+
+// event.send(tag, data=None, preload=None, with_env=False, with_grains=False, with_pillar=False,
+// with_env_opts=False, **kwargs): other keywords become data keys.
+const std::vector<std::string> params = {"tag",         "data",        "preload",      "with_env",
+                                         "with_grains", "with_pillar", "with_env_opts"};
+
+struct send_flags {
+    std::optional<std::string> with_env, with_grains, preload, timeout, sock_dir, master_sock_dir, config_dir, id;
+    bool with_env_opts = false, local = false, no_pub_keys = false, list_grains = false, verbose = false;
+};
+
+std::string word_text(const salt_args& args, std::string_view name, std::size_t position) {
+    for (std::size_t k = 0; k < args.keywords.size(); ++k)
+        if (args.keywords[k].first == name) return args.raw_keywords[k];
+    return position < args.raw_positional.size() ? args.raw_positional[position] : std::string();
+}
+
+int list_grains(const bus_config& minion, const std::string& config_dir) {
+    auto grains = host_grains(minion, config_dir);
+    if (!grains) return cli::fail(tool, grains.error());
+    std::string out;
+    render_json(value(std::move(*grains)), out, render_options{true, nullptr});
+    out.push_back('\n');
+    if (std::fwrite(out.data(), 1, out.size(), stdout) != out.size() || std::fflush(stdout) != 0)
+        return cli::fail(tool, {status::io, "cannot write standard output"});
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    send_flags fl;
+    std::vector<std::string> words;
+    CLI::App app{"Send an event to the Salt master like salt-call event.send.", std::string(tool)};
+    cli::setup_app(app);
+    cli::add_words(app, "WORDs, as salt-call event.send takes them:\n"
+                        "  TAG [DATA] [with_env=True|[NAMES]] [with_grains=True|[KEYS]]\n"
+                        "  [with_env_opts=True] [preload={...}] [KEY=VALUE...]");
+    app.add_flag("--with-env", fl.with_env, "add environ: all, or only NAMES")->type_name("[=NAMES]");
+    app.add_flag("--with-grains", fl.with_grains, "add grains: all, or only KEYS")->type_name("[=KEYS]");
+    app.add_flag("--with-env-opts", fl.with_env_opts, "add saltenv and pillarenv");
+    app.add_option("--preload", fl.preload, "map merged into the master's load")->type_name("MAP");
+    app.add_flag("--local", fl.local, "masterless: fire on the minion bus");
+    app.add_flag("--no-pub-keys", fl.no_pub_keys, "leave out salt-call's __pub_* keys");
+    app.add_flag("--list-grains", fl.list_grains, "print this host's grains as JSON");
+    app.add_option("--timeout", fl.timeout, "connect and send within SECONDS [1]")->type_name("SECONDS");
+    app.add_option("--sock-dir", fl.sock_dir, "the minion's sock_dir")->type_name("DIR");
+    app.add_option("--master-sock-dir", fl.master_sock_dir, "this host's master sock_dir")->type_name("DIR");
+    app.add_option("-c,--config-dir", fl.config_dir, "Salt config folder [/etc/salt]")->type_name("DIR");
+    app.add_option("--id", fl.id, "minion id [config, minion_id, FQDN]")->type_name("ID");
+    app.add_flag("-v,--verbose", fl.verbose, "say which route and socket are used");
+    if (auto code = cli::parse(app, argc, argv, &words)) return *code;
+
+    config_request req;
+    req.node = node_kind::minion;
+    req.sock_dir = fl.sock_dir;
+    req.config_dir = fl.config_dir;
+    req.id = fl.id;
+    const std::string config_dir = fl.config_dir.value_or("/etc/salt");
+    if (fl.list_grains && !words.empty()) return cli::usage(tool, "--list-grains takes no TAG or words");
+
+    salt_args args = parse_salt_args(words);
+    std::vector<std::pair<std::string, value>> extra;
+    auto bound = bind_params(args, params, &extra);
+    if (!bound) return cli::fail(tool, bound.error());
+    auto& b = *bound;
+    const std::pair<bool, const char*> flags[] = {
+        {false, ""}, {false, ""}, {fl.preload.has_value(), "--preload"}, {fl.with_env.has_value(), "--with-env"},
+        {fl.with_grains.has_value(), "--with-grains"}, {false, ""}, {fl.with_env_opts, "--with-env-opts"}};
+    for (std::size_t i = 2; i < params.size(); ++i)
+        if (auto r = cli::not_both(b[i].has_value(), flags[i].first, params[i], flags[i].second); !r)
+            return cli::fail(tool, r.error());
+
+    std::chrono::milliseconds budget{1000};  // Salt's 1000 ms for bus pushes
+    if (fl.timeout) {
+        auto t = cli::parse_seconds("--timeout", *fl.timeout);
+        if (!t) return cli::fail(tool, t.error());
+        budget = std::chrono::milliseconds(static_cast<long long>(*t * 1000.0 + 0.5));
+    }
+
+    auto minion = resolve_config(req, environment::process());
+    if (!minion) return cli::fail(tool, minion.error());
+    if (fl.list_grains) return list_grains(*minion, config_dir);
+    if (!b[0]) return cli::usage(tool, "missing TAG");
+
+    send_call call;
+    auto tag = tag_from_word(*b[0], word_text(args, "tag", 0));
+    if (!tag) return cli::fail(tool, tag.error());
+    call.tag = std::move(*tag);
+    if (b[1]) {
+        auto data = map_from_word(*b[1], word_text(args, "data", 1), "DATA");
+        if (!data) return cli::fail(tool, data.error());
+        call.data = std::move(*data);
+    }
+    if (fl.preload || b[2]) {
+        value v;
+        if (fl.preload) {
+            auto parsed = salt_yaml_load(*fl.preload);
+            if (!parsed) return cli::fail(tool, {status::data, "cannot parse --preload: " + parsed.error().message});
+            v = std::move(*parsed);
+        } else {
+            v = *b[2];
+        }
+        auto preload = map_from_word(std::move(v), fl.preload ? "" : word_text(args, "preload", 2), "preload");
+        if (!preload) return cli::fail(tool, preload.error());
+        call.preload = std::move(*preload);
+    }
+    call.with_env = b[3] ? *b[3] : fl.with_env ? flag_list(*fl.with_env) : value();
+    call.with_grains = b[4] ? *b[4] : fl.with_grains ? flag_list(*fl.with_grains) : value();
+    call.with_pillar = b[5] ? *b[5] : value();
+    call.with_env_opts = b[6] ? *b[6] : value(fl.with_env_opts);
+    call.kwargs = std::move(extra);
+
+    send_sources src;
+    src.environ = process_environ();
+    src.grains = [&] { return host_grains(*minion, config_dir); };
+    src.options = &minion->options;
+    src.pub_keys = !fl.no_pub_keys;
+    src.pid = static_cast<long>(getpid());
+    src.now = std::chrono::system_clock::now();
+    auto data = build_data(call, src);
+    if (!data) return cli::fail(tool, data.error());
+
+    route_options ro;
+    ro.master.node = node_kind::master;
+    ro.master.sock_dir = fl.master_sock_dir;
+    ro.master.config_dir = fl.config_dir;
+    ro.budget = budget;
+    ro.local = fl.local;
+    ro.verbose = fl.verbose;
+    return send_event(tool, call, std::move(*data), *minion, ro);
+}
