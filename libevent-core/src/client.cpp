@@ -1,5 +1,6 @@
-// Clients of a bus. The subscriber lives on the tool's event_loop and reconnects with backoff;
-// the publisher drives a private loop so a short-lived tool can fire and exit without one.
+// Clients of a bus. The subscriber and the async publisher live on the tool's event_loop and
+// reconnect with backoff; the publisher drives a private loop so a short-lived tool can fire and
+// exit without one.
 // Connection handles are heap-allocated and deleted by their close callback only; `owner` is
 // cleared when the client lets go, so late libuv callbacks touch nothing else.
 #include "tagbus/client.hpp"
@@ -8,9 +9,11 @@
 
 #include <algorithm>
 #include <cstring>
+#include <deque>
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace tagbus {
 
@@ -371,5 +374,201 @@ result<void> publisher::close(std::chrono::milliseconds timeout) {
     if (out) return *out;
     return {};
 }
+
+// ---------------------------------------------------------------------------------------------
+// async_publisher
+
+namespace detail {
+namespace {
+
+// Messages per write: enough to drain a burst in few syscalls, few enough that the queue's memory
+// is released as the bus takes it.
+constexpr std::size_t apub_batch = 1024;
+
+struct apub_state;
+
+struct apub_conn {
+    stream_handle h{};
+    uv_connect_t req{};
+    uv_write_t wreq{};
+    apub_state* owner = nullptr;
+    // The pull socket never speaks; reading only tells us when the bus goes away.
+    char read_buf[512];
+};
+
+struct apub_state {
+    event_loop& loop;
+    async_publisher_options opts;
+    std::function<void(link_state, const failure*)> on_state;
+    std::deque<std::string> queue;  // deque: elements never move, so a write may point into them
+    std::size_t in_flight = 0;      // messages at the front handed to the current write
+    apub_conn* conn = nullptr;
+    bool connected = false;
+    bool outage = false;  // `lost` was reported and no connection has been made since
+    bool stopped = false;
+    std::uint64_t backoff_ms;
+    std::optional<event_loop::timer_id> retry;
+
+    apub_state(event_loop& l, async_publisher_options o, std::function<void(link_state, const failure*)> cb)
+        : loop(l), opts(std::move(o)), on_state(std::move(cb)), backoff_ms(opts.backoff_min_ms) {}
+    ~apub_state() { shut(); }
+    apub_state(const apub_state&) = delete;
+    apub_state& operator=(const apub_state&) = delete;
+
+    void connect();
+    void on_connected(int status);
+    void flush();
+    void on_written(int status);
+    void lose(std::string why);
+    void drop_conn();
+    void schedule_retry();
+    void shut() {
+        stopped = true;
+        if (retry) loop.cancel(*retry);
+        retry.reset();
+        drop_conn();
+        queue.clear();
+    }
+    void report(link_state s, const failure* err) {
+        if (on_state) on_state(s, err);
+    }
+};
+
+void on_apub_closed(uv_handle_t* h) { delete static_cast<apub_conn*>(h->data); }
+
+void on_apub_connect(uv_connect_t* req, int status) {
+    auto* c = static_cast<apub_conn*>(req->data);
+    if (c->owner) c->owner->on_connected(status);
+}
+
+void on_apub_alloc(uv_handle_t* h, std::size_t, uv_buf_t* buf) {
+    auto* c = static_cast<apub_conn*>(h->data);
+    *buf = uv_buf_init(c->read_buf, sizeof c->read_buf);
+}
+
+void on_apub_read(uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
+    auto* c = static_cast<apub_conn*>(s->data);
+    if (c->owner == nullptr || nread >= 0) return;  // whatever a bus sends here is ignored
+    c->owner->lose(nread == UV_EOF ? std::string("the bus closed the connection") : reason(static_cast<int>(nread)));
+}
+
+void on_apub_written(uv_write_t* req, int status) {
+    auto* c = static_cast<apub_conn*>(req->data);
+    if (c->owner) c->owner->on_written(status);
+}
+
+}  // namespace
+}  // namespace detail
+
+struct async_publisher::impl : detail::apub_state {
+    using apub_state::apub_state;
+};
+
+void detail::apub_state::connect() {
+    conn = new detail::apub_conn;
+    conn->owner = this;
+    conn->req.data = conn;
+    conn->wreq.data = conn;
+    int rc = detail::start_connect(static_cast<uv_loop_t*>(loop.native()), conn->h, &conn->req, opts.pull,
+                                   detail::on_apub_connect);
+    detail::as_handle(conn->h)->data = conn;
+    if (rc < 0) {
+        retry = loop.after(0, [this, rc] {
+            retry.reset();
+            on_connected(rc);
+        });
+    }
+}
+
+void detail::apub_state::on_connected(int status) {
+    if (status < 0) {
+        drop_conn();
+        schedule_retry();
+        if (!outage) {
+            outage = true;
+            failure err = fail(status::unavailable, "cannot connect to " + opts.pull.describe() + ": " + detail::reason(status));
+            report(link_state::lost, &err);
+        }
+        return;
+    }
+    connected = true;
+    outage = false;
+    backoff_ms = opts.backoff_min_ms;
+    if (opts.pull.tcp) uv_tcp_nodelay(&conn->h.tcp, 1);
+    uv_read_start(detail::as_stream(conn->h), detail::on_apub_alloc, detail::on_apub_read);
+    report(link_state::connected, nullptr);
+    flush();
+}
+
+void detail::apub_state::flush() {
+    if (!connected || in_flight > 0 || queue.empty()) return;
+    const std::size_t n = std::min(queue.size(), detail::apub_batch);
+    std::vector<uv_buf_t> bufs;  // libuv copies the array; the bytes stay in the queue
+    bufs.reserve(n);
+    for (std::size_t i = 0; i < n; ++i) {
+        bufs.push_back(uv_buf_init(queue[i].data(), static_cast<unsigned>(queue[i].size())));
+    }
+    int rc = uv_write(&conn->wreq, detail::as_stream(conn->h), bufs.data(), static_cast<unsigned>(n),
+                      detail::on_apub_written);
+    if (rc < 0) return lose(detail::reason(rc));
+    in_flight = n;
+}
+
+void detail::apub_state::on_written(int status) {
+    if (status < 0) return lose(detail::reason(status));
+    for (; in_flight > 0; --in_flight) queue.pop_front();
+    flush();
+}
+
+void detail::apub_state::lose(std::string why) {
+    drop_conn();  // the messages of an unfinished write stay queued and go out again, whole
+    outage = true;
+    if (!queue.empty()) schedule_retry();
+    failure err = fail(status::unavailable, "lost connection to " + opts.pull.describe() + ": " + why);
+    report(link_state::lost, &err);
+}
+
+void detail::apub_state::drop_conn() {
+    connected = false;
+    in_flight = 0;
+    if (conn == nullptr) return;
+    conn->owner = nullptr;
+    uv_close(detail::as_handle(conn->h), detail::on_apub_closed);
+    conn = nullptr;
+}
+
+void detail::apub_state::schedule_retry() {
+    if (retry || stopped) return;
+    std::uint64_t wait = backoff_ms;
+    backoff_ms = std::min(std::max<std::uint64_t>(backoff_ms, 1) * 2, std::max(opts.backoff_max_ms, opts.backoff_min_ms));
+    retry = loop.after(wait, [this] {
+        retry.reset();
+        if (conn == nullptr && !queue.empty()) connect();
+    });
+}
+
+async_publisher::async_publisher(event_loop& loop, async_publisher_options opts,
+                                 std::function<void(link_state, const failure*)> on_state)
+    : p_(std::make_unique<impl>(loop, std::move(opts), std::move(on_state))) {}
+
+async_publisher::~async_publisher() = default;
+
+bool async_publisher::send(std::string message) {
+    auto& p = *p_;
+    if (p.stopped || p.queue.size() >= p.opts.max_queue) return false;
+    p.queue.push_back(std::move(message));
+    if (p.connected) {
+        p.flush();
+    } else if (p.conn == nullptr && !p.retry) {
+        p.connect();  // lazily, or again after an outage that found the queue empty
+    }
+    return true;
+}
+
+std::size_t async_publisher::queued() const { return p_->queue.size(); }
+
+bool async_publisher::connected() const { return p_->connected; }
+
+void async_publisher::stop() { p_->shut(); }
 
 }  // namespace tagbus

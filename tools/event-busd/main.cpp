@@ -1,7 +1,8 @@
 // event-busd: a Salt-compatible event bus (SALT-WIRE §4) for machines without Salt, or for tests:
 // publishers write to the pull socket, every event goes out to every subscriber on the pub socket.
 // Readiness for scripts: the start line is printed and the pidfile written only once both sockets
-// are bound and accept connections.
+// are bound and accept connections. A minion bus forwards fire_master events to the master bus of
+// the same host (the library's forwarder) when one is configured.
 #include <grp.h>
 #include <unistd.h>
 
@@ -10,11 +11,14 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <string>
 
 #include "cli.hpp"
+#include "tagbus/forwarder.hpp"
 #include "tagbus/loop.hpp"
+#include "tagbus/master_event.hpp"
 #include "tagbus/server.hpp"
 
 using namespace tagbus;
@@ -62,6 +66,8 @@ int main(int argc, char** argv) {
     cli::connection_options conn;
     std::optional<std::string> group_name;
     std::optional<std::string> pidfile;
+    forward_request fwd_req;
+    std::optional<std::string> queue;
     CLI::App app{"Run an event bus compatible with Salt's: events fired on the pull socket go\n"
                  "to every subscriber of the pub socket.",
                  std::string(tool)};
@@ -71,6 +77,10 @@ int main(int argc, char** argv) {
     app.add_option("--framing", conn.framing, "pub framing: legacy or prefixed")->type_name("F");
     app.add_option("--group", group_name, "sockets 0660 for this group")->type_name("NAME");
     app.add_option("--pidfile", pidfile, "write the pid here once ready")->type_name("FILE");
+    auto* msd = app.add_option("--master-sock-dir", fwd_req.master_sock_dir, "minion: master bus to forward to")
+                    ->type_name("DIR");
+    auto* off = app.add_flag("--no-forward", fwd_req.off, "minion: keep fire_master events local");
+    app.add_option("--forward-queue", queue, "minion: kept while master is away")->type_name("N");
     if (auto code = cli::parse(app, argc, argv)) return *code;
 
     auto gid = resolve_group(group_name);
@@ -78,6 +88,18 @@ int main(int argc, char** argv) {
     auto target = cli::connect_target(tool, conn, node_kind::master);
     if (!target) return cli::fail(tool, target.error());
     const auto& [cfg, eps] = *target;
+    if (cfg.node != node_kind::minion && (msd->count() + off->count() > 0 || queue))
+        return cli::usage(tool, "--master-sock-dir, --no-forward and --forward-queue need --node minion");
+    if (fwd_req.off && msd->count() > 0) return cli::usage(tool, "--no-forward and --master-sock-dir contradict each other");
+    if (queue) {
+        const char* end = queue->data() + queue->size();
+        auto [ptr, ec] = std::from_chars(queue->data(), end, fwd_req.max_queue);
+        if (ec != std::errc{} || ptr != end || fwd_req.max_queue == 0)
+            return cli::usage(tool, "invalid --forward-queue '" + *queue + "' (expected a number of events, at least 1)");
+    }
+    fwd_req.config_dir = conn.config_dir;
+    auto fwd_opts = forward_target(cfg, fwd_req, environment::process());
+    if (!fwd_opts) return cli::fail(tool, fwd_opts.error());
 
     event_loop loop;
     server_options opts;
@@ -88,7 +110,29 @@ int main(int argc, char** argv) {
     opts.log = [verbose](log_level level, std::string_view message) {
         if (level <= log_level::warning || verbose) cli::say(tool, message);
     };
+    std::unique_ptr<forwarder> fwd;
+    if (*fwd_opts) {
+        (*fwd_opts)->log = [verbose](log_level level, std::string_view message) {
+            if (level <= log_level::info || verbose) cli::say(tool, message);
+        };
+        fwd = std::make_unique<forwarder>(loop, std::move(**fwd_opts));
+        opts.on_event = [&fwd](std::string_view body) { fwd->offer(body); };
+    } else if (cfg.node == node_kind::minion && !fwd_req.off) {
+        opts.on_event = [warned = false](std::string_view body) mutable {
+            if (warned || !body.starts_with(fire_master_tag)) return;
+            warned = true;
+            cli::say(tool, "fire_master events are not forwarded: no master bus configured (use --master-sock-dir)");
+        };
+    }
     bus_server server(loop, std::move(opts));
+    // Watched before the start line: a script may signal as soon as it reads it.
+    auto quit = [&] {
+        server.stop();
+        if (fwd) fwd->stop();
+        loop.stop();
+    };
+    loop.on_signal(SIGTERM, quit);
+    loop.on_signal(SIGINT, quit);
     if (auto r = server.start(); !r) return cli::fail(tool, r.error());
     cli::say(tool, "started the " + std::string(to_string(cfg.node)) + " bus in " + cfg.sock_dir + ": pub " +
                        eps.pub.describe() + ", pull " + eps.pull.describe());
@@ -98,15 +142,9 @@ int main(int argc, char** argv) {
             return cli::fail(tool, r.error());
         }
     }
-
-    auto quit = [&] {
-        server.stop();
-        loop.stop();
-    };
-    loop.on_signal(SIGTERM, quit);
-    loop.on_signal(SIGINT, quit);
     loop.run();
     server.stop();  // also when run() ended for another reason: the socket files must go
+    if (fwd) fwd->stop();
     if (pidfile) std::remove(pidfile->c_str());
     if (verbose) cli::say(tool, "stopped");
     return 0;

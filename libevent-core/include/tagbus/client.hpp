@@ -1,5 +1,6 @@
-// Clients of a bus: the subscriber (pub socket; reconnect with backoff and a gap report) and the
-// publisher (pull socket; connect timeout, full flush). All socket code for clients lives here.
+// Clients of a bus: the subscriber (pub socket; reconnect with backoff and a gap report), the
+// publisher (pull socket; connect timeout, full flush) and the async publisher (pull socket, for
+// daemons: queue, reconnect with backoff). All socket code for clients lives here.
 #pragma once
 
 #include <chrono>
@@ -7,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 #include <string_view>
 
 #include "tagbus/frame.hpp"
@@ -82,6 +84,46 @@ public:
 
 private:
     publisher();
+    struct impl;
+    std::unique_ptr<impl> p_;
+};
+
+struct async_publisher_options {
+    endpoint pull;
+    std::size_t max_queue = 10000;  ///< messages kept while the bus is away or slow; send() refuses more
+    std::uint64_t backoff_min_ms = 50;
+    std::uint64_t backoff_max_ms = 1000;
+};
+
+/// A publisher for daemons, on the caller's event_loop: messages (each one or more whole frames)
+/// are queued and written in order, many per write. It connects at the first send(); after a
+/// failed connect or a lost connection it retries with backoff (min doubling to max) while
+/// anything is queued, and stays idle otherwise until the next send(). A message leaves the queue
+/// only once the socket has taken all of it; the messages of a write that failed are written
+/// again, whole, on the next connection (the bus discards a frame cut short by a disconnect).
+/// What the kernel accepted before the bus died is gone: Salt's pull socket has no acks.
+class async_publisher {
+public:
+    /// `on_state` (may be empty): `connected` for each connection made, first or after an outage;
+    /// `lost` once per outage, when a live connection breaks or a connect fails after success or
+    /// at the start, with `err` naming the endpoint ("cannot connect to X: No such file or
+    /// directory", "lost connection to X: the bus closed the connection"). It may call stop().
+    async_publisher(event_loop& loop, async_publisher_options opts,
+                    std::function<void(link_state, const failure* err)> on_state);
+    /// Closes the connection; queued messages are discarded.
+    ~async_publisher();
+    async_publisher(const async_publisher&) = delete;
+    async_publisher& operator=(const async_publisher&) = delete;
+
+    /// Queues one message; false (nothing queued) when max_queue messages are waiting or after stop().
+    bool send(std::string message);
+    /// Messages waiting, including those being written.
+    std::size_t queued() const;
+    bool connected() const;
+    /// Closes the connection, cancels retries and discards the queue; send() refuses afterwards.
+    void stop();
+
+private:
     struct impl;
     std::unique_ptr<impl> p_;
 };
