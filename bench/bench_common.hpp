@@ -1,0 +1,146 @@
+// Shared helpers for the bench programs: clocks, blocking Unix-socket I/O and the benchmark event.
+// Bench code may use raw POSIX sockets (STYLE.md keeps them out of the tools, not out of bench/).
+#pragma once
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tagbus/event.hpp"
+#include "tagbus/frame.hpp"
+
+namespace bench {
+
+inline std::uint64_t now_ns() {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000u + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+[[noreturn]] inline void die(const char* prog, const std::string& what) {
+    std::fprintf(stderr, "%s: %s\n", prog, what.c_str());
+    std::exit(2);
+}
+
+template <typename T>
+T number(const char* prog, std::string_view s) {
+    T v{};
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec != std::errc{} || p != s.data() + s.size()) die(prog, "not a number: '" + std::string(s) + "'");
+    return v;
+}
+
+inline int connect_unix(const char* prog, const std::string& path) {
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) die(prog, std::string("cannot create socket: ") + std::strerror(errno));
+    sockaddr_un sa{};
+    sa.sun_family = AF_UNIX;
+    if (path.size() >= sizeof sa.sun_path) die(prog, "socket path too long: " + path);
+    std::memcpy(sa.sun_path, path.c_str(), path.size() + 1);
+    if (connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0)
+        die(prog, "cannot connect to " + path + ": " + std::strerror(errno));
+    return fd;
+}
+
+inline void write_all(const char* prog, int fd, std::string_view data) {
+    while (!data.empty()) {
+        ssize_t n = write(fd, data.data(), data.size());
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            die(prog, std::string("cannot write: ") + std::strerror(errno));
+        }
+        data.remove_prefix(static_cast<std::size_t>(n));
+    }
+}
+
+inline bool file_exists(const std::string& path) { return access(path.c_str(), F_OK) == 0; }
+
+inline void touch(const char* prog, const std::string& path) {
+    std::FILE* f = std::fopen(path.c_str(), "w");
+    if (f == nullptr) die(prog, "cannot create " + path + ": " + std::strerror(errno));
+    std::fclose(f);
+}
+
+/// One frame of `tag` with data {"pub": id, "seq": seq, "t": t_ns, "pad": "..."}.
+inline std::string frame(std::string_view tag, std::uint64_t id, std::uint64_t seq, std::uint64_t t_ns,
+                         std::size_t pad) {
+    tagbus::value data{tagbus::map_t{{"pub", id}, {"seq", seq}, {"t", t_ns}, {"pad", std::string(pad, 'x')}}};
+    auto body = tagbus::encode_body(tag, data, tagbus::default_max_event_size, false);
+    std::string out;
+    tagbus::append_frame(out, *body, tagbus::framing::legacy);
+    return out;
+}
+
+/// Sequence numbers and timestamps start above 2^32 so msgpack always packs them as uint64
+/// (0xcf + 8 bytes): every frame then has the same layout and a template can be patched in place
+/// instead of re-encoding each event (the load generator must not be the bottleneck).
+inline constexpr std::uint64_t seq_base = std::uint64_t{1} << 33;
+inline constexpr std::uint64_t t_marker = (std::uint64_t{1} << 62) + 12345;
+
+struct frame_template {
+    std::string bytes;
+    std::size_t seq_at = 0;
+    std::size_t t_at = 0;
+
+    frame_template(const char* prog, std::string_view tag, std::uint64_t id, std::size_t frame_size) {
+        bytes = frame(tag, id, seq_base, t_marker, 0);
+        const std::size_t pad = frame_size > bytes.size() + 2 ? frame_size - bytes.size() - 2 : 0;
+        bytes = frame(tag, id, seq_base, t_marker, pad);
+        seq_at = find_u64(prog, seq_base);
+        t_at = find_u64(prog, t_marker);
+    }
+    std::size_t find_u64(const char* prog, std::uint64_t v) const {
+        char pat[9];
+        pat[0] = static_cast<char>(0xcf);
+        for (int i = 0; i < 8; ++i) pat[1 + i] = static_cast<char>(v >> (56 - 8 * i));
+        auto at = bytes.find(std::string_view(pat, 9));
+        if (at == std::string::npos) die(prog, "frame template has no uint64 field");
+        return at + 1;
+    }
+    static void put(char* p, std::uint64_t v) {
+        for (int i = 0; i < 8; ++i) p[i] = static_cast<char>(v >> (56 - 8 * i));
+    }
+    /// Appends the frame for sequence number `seq` (0-based) sent at `t_ns`.
+    void append(std::string& out, std::uint64_t seq, std::uint64_t t_ns) const {
+        const std::size_t at = out.size();
+        out += bytes;
+        put(out.data() + at + seq_at, seq_base + seq);
+        put(out.data() + at + t_at, t_ns);
+    }
+};
+
+/// The uint64 value of `key` in a decoded bench event's data, or -1 when absent.
+inline long long field(const tagbus::value& data, std::string_view key) {
+    const auto* m = data.map();
+    if (m == nullptr) return -1;
+    for (const auto& mem : *m) {
+        const auto* k = mem.key.str();
+        if (k != nullptr && *k == key) {
+            if (const auto* u = std::get_if<std::uint64_t>(&mem.val.v)) return static_cast<long long>(*u);
+            return -1;
+        }
+    }
+    return -1;
+}
+
+inline double percentile(std::vector<double>& v, double p) {
+    if (v.empty()) return 0;
+    std::size_t i = static_cast<std::size_t>(p * static_cast<double>(v.size() - 1));
+    std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(i), v.end());
+    return v[i];
+}
+
+}  // namespace bench
