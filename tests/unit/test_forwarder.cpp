@@ -4,6 +4,8 @@
 // sleep; at the end no handle may be left on the loop.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
+
+#include "support.hpp"
 #include <unistd.h>
 #include <uv.h>
 
@@ -25,61 +27,12 @@
 #include "tagbus/server.hpp"
 
 using namespace tagbus;
+using namespace test_support;
 
 namespace {
 
-struct temp_dir {
-    std::string path;
-    temp_dir() {
-        char tmpl[] = "/tmp/tbXXXXXX";  // short: sun_path holds 107 bytes
-        REQUIRE(mkdtemp(tmpl) != nullptr);
-        path = tmpl;
-    }
-    ~temp_dir() {
-        std::error_code ec;
-        std::filesystem::remove_all(path, ec);
-    }
-};
-
-bus_endpoints master_endpoints(const std::string& dir) {
-    bus_endpoints e;
-    e.pub.path = dir + "/master_event_pub.ipc";
-    e.pull.path = dir + "/master_event_pull.ipc";
-    return e;
-}
-
-uv_loop_t* uv(event_loop& loop) { return static_cast<uv_loop_t*>(loop.native()); }
-
-/// Runs the loop until `done()` holds, checking it from a 1 ms timer; false when the deadline hit.
-bool run_until(event_loop& loop, const std::function<bool()>& done, std::uint64_t deadline_ms = 10000) {
-    bool timed_out = false;
-    event_loop::timer_id poll = 0;
-    std::function<void()> check = [&] {
-        if (done()) {
-            loop.stop();
-            return;
-        }
-        poll = loop.after(1, check);
-    };
-    poll = loop.after(0, check);
-    auto deadline = loop.after(deadline_ms, [&] {
-        timed_out = true;
-        loop.stop();
-    });
-    loop.run();
-    loop.cancel(poll);
-    loop.cancel(deadline);
-    return !timed_out;
-}
-
-void check_closed(event_loop& loop) {
-    uv_run(uv(loop), UV_RUN_NOWAIT);
-    int handles = 0;
-    uv_walk(uv(loop), [](uv_handle_t*, void* n) { ++*static_cast<int*>(n); }, &handles);
-    CHECK(handles == 0);
-}
-
-struct log_sink {
+// Every line the forwarder logs, with its level.
+struct log_lines {
     std::vector<std::pair<log_level, std::string>> lines;
     std::function<void(log_level, std::string_view)> fn() {
         return [this](log_level level, std::string_view m) { lines.emplace_back(level, std::string(m)); };
@@ -97,9 +50,21 @@ struct log_sink {
     }
 };
 
+
+bus_endpoints master_endpoints(const std::string& dir) {
+    bus_endpoints e;
+    e.pub.path = dir + "/master_event_pub.ipc";
+    e.pull.path = dir + "/master_event_pull.ipc";
+    return e;
+}
+
+
+
+
+
 /// The master bus: a bus_server whose on_event hook keeps every body it receives.
 struct master_bus {
-    log_sink log;
+    log_lines log;
     std::vector<std::string> bodies;
     std::unique_ptr<bus_server> server;
     void start(event_loop& loop, const bus_endpoints& eps) {
@@ -113,21 +78,6 @@ struct master_bus {
     void stop() { server.reset(); }
 };
 
-std::string unhex(std::string_view h) {
-    std::string out;
-    int hi = -1;
-    for (char c : h) {
-        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-        if (d < 0) continue;
-        if (hi < 0) {
-            hi = d;
-        } else {
-            out.push_back(static_cast<char>(hi * 16 + d));
-            hi = -1;
-        }
-    }
-    return out;
-}
 
 // SALT-WIRE §8: the master-bus frame for route A, id web01, tag myco/deploy, data {"ok": true}.
 const std::string salt_wire_8_frame = unhex(
@@ -184,7 +134,7 @@ std::string load_line(const std::string& tag, const std::string& data_json) {
            tag + R"("})";
 }
 
-forwarder_options fwd_opts(const bus_endpoints& master, log_sink& log, std::size_t max_queue = 10000) {
+forwarder_options fwd_opts(const bus_endpoints& master, log_lines& log, std::size_t max_queue = 10000) {
     forwarder_options o;
     o.master_pull = master.pull;
     o.id = "web01";
@@ -199,7 +149,7 @@ TEST_CASE("forwarded events reach the master bus in order, as Salt's master fire
     temp_dir dir;
     auto eps = master_endpoints(dir.path);
     event_loop loop;
-    log_sink log;
+    log_lines log;
     master_bus master;
     {
         master.start(loop, eps);
@@ -246,7 +196,7 @@ TEST_CASE("the frame Salt's master bus gets: SALT-WIRE §8, in the master's fram
         temp_dir dir;
         auto eps = master_endpoints(dir.path);
         event_loop loop;
-        log_sink log;
+        log_lines log;
         // A raw listener on the master's pull path keeps the exact bytes written to it.
         struct raw_listener {
             uv_pipe_t server{};
@@ -315,7 +265,7 @@ TEST_CASE("master bus down at first: events wait in the queue and all arrive, in
     temp_dir dir;
     auto eps = master_endpoints(dir.path);
     event_loop loop;
-    log_sink log;
+    log_lines log;
     master_bus master;
     {
         forwarder fwd(loop, fwd_opts(eps, log));
@@ -351,7 +301,7 @@ TEST_CASE("master bus restarts: the outage is logged once and events offered mea
     temp_dir dir;
     auto eps = master_endpoints(dir.path);
     event_loop loop;
-    log_sink log;
+    log_lines log;
     master_bus first;
     master_bus second;
     {
@@ -389,7 +339,7 @@ TEST_CASE("a full queue drops new events and says so, at most one line a second"
     temp_dir dir;
     auto eps = master_endpoints(dir.path);
     event_loop loop;
-    log_sink log;
+    log_lines log;
     master_bus master;
     {
         forwarder fwd(loop, fwd_opts(eps, log, 5));
@@ -418,7 +368,7 @@ TEST_CASE("stop() with events still queued says how many are lost") {
     temp_dir dir;
     auto eps = master_endpoints(dir.path);
     event_loop loop;
-    log_sink log;
+    log_lines log;
     {
         forwarder fwd(loop, fwd_opts(eps, log));
         fwd.offer(fire_master_body("{}", "s/1"));

@@ -4,6 +4,8 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
+#include "support.hpp"
+
 #include <chrono>
 #include <string>
 #include <vector>
@@ -14,25 +16,11 @@
 #include "tagbus/master_event.hpp"
 
 using namespace tagbus;
+using namespace test_support;
 using namespace std::chrono;
 
 namespace {
 
-std::string unhex(std::string_view h) {
-    std::string out;
-    int hi = -1;
-    for (char c : h) {
-        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-        if (d < 0) continue;
-        if (hi < 0) {
-            hi = d;
-        } else {
-            out.push_back(static_cast<char>(hi * 16 + d));
-            hi = -1;
-        }
-    }
-    return out;
-}
 
 value json(std::string_view text) {
     auto v = parse_json(text);

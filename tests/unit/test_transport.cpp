@@ -4,6 +4,8 @@
 // bus that sends garbage).
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
+
+#include "support.hpp"
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -26,74 +28,16 @@
 #include "tagbus/server.hpp"
 
 using namespace tagbus;
+using namespace test_support;
 using namespace std::chrono_literals;
 
 namespace {
 
-struct temp_dir {
-    std::string path;
-    temp_dir() {
-        char tmpl[] = "/tmp/tbXXXXXX";  // short: sun_path holds 107 bytes
-        REQUIRE(mkdtemp(tmpl) != nullptr);
-        path = tmpl;
-    }
-    ~temp_dir() {
-        std::error_code ec;
-        std::filesystem::remove_all(path, ec);
-    }
-};
 
-bus_endpoints unix_endpoints(const std::string& dir) {
-    bus_endpoints e;
-    e.pub.path = dir + "/master_event_pub.ipc";
-    e.pull.path = dir + "/master_event_pull.ipc";
-    return e;
-}
 
-uv_loop_t* uv(event_loop& loop) { return static_cast<uv_loop_t*>(loop.native()); }
 
-/// Runs the loop until `done()` holds, polling it from a 1 ms timer; false when the deadline hit.
-bool run_until(event_loop& loop, const std::function<bool()>& done, std::uint64_t deadline_ms = 10000) {
-    bool timed_out = false;
-    event_loop::timer_id poll = 0;
-    std::function<void()> check = [&] {
-        if (done()) {
-            loop.stop();
-            return;
-        }
-        poll = loop.after(1, check);
-    };
-    poll = loop.after(0, check);
-    auto deadline = loop.after(deadline_ms, [&] {
-        timed_out = true;
-        loop.stop();
-    });
-    loop.run();
-    loop.cancel(poll);
-    loop.cancel(deadline);
-    return !timed_out;
-}
 
-/// Nothing may be left on the loop once the objects under test are gone: their close callbacks
-/// run in one more iteration, and then no handle remains.
-void check_closed(event_loop& loop) {
-    uv_run(uv(loop), UV_RUN_NOWAIT);
-    int handles = 0;
-    uv_walk(uv(loop), [](uv_handle_t*, void* n) { ++*static_cast<int*>(n); }, &handles);
-    CHECK(handles == 0);
-}
 
-/// Records everything a server logs; tests that expect no trouble check `warnings` is empty.
-struct log_sink {
-    std::vector<std::string> warnings;
-    std::vector<std::string> all;
-    std::function<void(log_level, std::string_view)> fn() {
-        return [this](log_level level, std::string_view m) {
-            all.emplace_back(m);
-            if (level <= log_level::warning) warnings.emplace_back(m);
-        };
-    }
-};
 
 struct recorder {
     std::vector<std::string> bodies;

@@ -1,6 +1,8 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
+#include "support.hpp"
+
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -10,35 +12,11 @@
 #include "tagbus/value.hpp"
 
 using namespace tagbus;
+using namespace test_support;
 
 namespace {
 
-std::string unhex(std::string_view h) {
-    std::string out;
-    int hi = -1;
-    for (char c : h) {
-        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-        if (d < 0) continue;
-        if (hi < 0) {
-            hi = d;
-        } else {
-            out.push_back(static_cast<char>(hi * 16 + d));
-            hi = -1;
-        }
-    }
-    return out;
-}
 
-std::string hex(std::string_view s) {
-    static constexpr char digits[] = "0123456789abcdef";
-    std::string out;
-    for (char c : s) {
-        if (!out.empty()) out.push_back(' ');
-        out.push_back(digits[static_cast<unsigned char>(c) >> 4]);
-        out.push_back(digits[static_cast<unsigned char>(c) & 0xf]);
-    }
-    return out;
-}
 
 array_t nils(std::size_t n) { return array_t(n, value()); }
 
