@@ -63,6 +63,7 @@ struct server_state {
     server_options opts;
     server_stats stats;
     bool running = false;
+    bool publishers_paused = false;  // back-pressure: no publisher is being read
     std::uint64_t next_number = 1;
     detail::listener* pull_listener = nullptr;
     detail::listener* pub_listener = nullptr;
@@ -87,6 +88,7 @@ struct server_state {
     void deliver(detail::pull_conn* c);
     void drop_publisher(detail::pull_conn* c);
     void drop_subscriber(detail::pub_conn* c);
+    void update_back_pressure();
     result<void> prepare_unix(const endpoint& ep);
     result<void> bind(const endpoint& ep, bool pub_side);
 };
@@ -120,10 +122,16 @@ struct pub_conn : conn_base {
     std::vector<block*> queue;      // waiting for the next write
     std::vector<block*> in_flight;  // handed to the current uv_write
     std::vector<uv_buf_t> bufs;
-    // Bytes queued or in flight: the measure a later per-subscriber bound will be checked against.
-    std::size_t queued_bytes = 0;
+    std::size_t queued_bytes = 0;     // bytes queued or in flight
+    std::size_t in_flight_bytes = 0;  // the in-flight part of queued_bytes
     pub_conn() { role = "subscriber"; }
 };
+
+/// Bytes queued but not yet written to the socket: the queue, plus whatever of the in-flight write
+/// libuv still holds (uv_write writes what the socket takes at once and keeps only the rest).
+std::size_t unwritten(pub_conn* c) {
+    return c->queued_bytes - c->in_flight_bytes + uv_stream_get_write_queue_size(as_stream(c->h));
+}
 
 void free_block_list(server_state* owner, std::vector<block*>& blocks);
 
@@ -219,7 +227,8 @@ void start_write(pub_conn* c);
 void on_pub_written(uv_write_t* req, int status) {
     auto* c = static_cast<pub_conn*>(req->data);
     c->writing = false;
-    for (auto* b : c->in_flight) c->queued_bytes -= b->bytes.size();
+    c->queued_bytes -= c->in_flight_bytes;
+    c->in_flight_bytes = 0;
     free_block_list(c->owner, c->in_flight);
     auto* self = c->owner;
     if (self == nullptr) return;
@@ -229,14 +238,17 @@ void on_pub_written(uv_write_t* req, int status) {
         return;
     }
     if (!c->queue.empty()) start_write(c);
+    self->update_back_pressure();
 }
 
 void start_write(pub_conn* c) {
     // One write for everything queued: the subscriber gets as many frames per syscall as it takes.
     c->in_flight.swap(c->queue);
     c->bufs.clear();
+    c->in_flight_bytes = 0;
     for (auto* b : c->in_flight) {
         c->bufs.push_back(uv_buf_init(b->bytes.data(), static_cast<unsigned>(b->bytes.size())));
+        c->in_flight_bytes += b->bytes.size();
     }
     c->req.data = c;
     int rc = uv_write(&c->req, as_stream(c->h), c->bufs.data(), static_cast<unsigned>(c->bufs.size()),
@@ -244,7 +256,8 @@ void start_write(pub_conn* c) {
     if (rc < 0) {
         // Only a stream that is already shutting down refuses a write outright; its read side
         // reports the end and drops it.
-        for (auto* b : c->in_flight) c->queued_bytes -= b->bytes.size();
+        c->queued_bytes -= c->in_flight_bytes;
+        c->in_flight_bytes = 0;
         free_block_list(c->owner, c->in_flight);
         return;
     }
@@ -285,9 +298,12 @@ void on_connection(uv_stream_t* server, int status) {
     } else {
         self->publishers.push_back(static_cast<pull_conn*>(c));
         self->stats.publishers = self->publishers.size();
-        uv_read_start(as_stream(c->h), on_alloc, on_pull_read);
+        // While paused, a new publisher waits with the others (update_back_pressure starts it).
+        if (!self->publishers_paused) uv_read_start(as_stream(c->h), on_alloc, on_pull_read);
     }
     self->log(log_level::debug, describe_peer(c) + " connected");
+    // A new subscriber has nothing queued: publishers paused for the others may go on.
+    if (l->pub_side) self->update_back_pressure();
 }
 
 void free_block_list(server_state* owner, std::vector<block*>& blocks) {
@@ -400,10 +416,21 @@ void detail::server_state::deliver(detail::pull_conn* c) {
     if (b == nullptr) return;
     // One reference per subscriber plus ours, held while on_event looks at the bodies.
     b->refs = subscribers.size() + 1;
+    std::vector<detail::pub_conn*> full;
     for (auto* sub : subscribers) {
         sub->queue.push_back(b);
         sub->queued_bytes += b->bytes.size();
         if (!sub->writing) detail::start_write(sub);
+        if (detail::unwritten(sub) > opts.max_subscriber_buffer) full.push_back(sub);
+    }
+    // Dropped, not waited for: a slow subscriber must never slow the others down.
+    for (auto* sub : full) {
+        log(log_level::warning, "dropping " + detail::describe_peer(sub) + ": " +
+                                    std::to_string(detail::unwritten(sub)) +
+                                    " bytes queued exceed --max-subscriber-buffer " +
+                                    std::to_string(opts.max_subscriber_buffer));
+        ++stats.dropped_connections;
+        drop_subscriber(sub);
     }
     if (opts.on_event) {
         for (auto [offset, size] : bodies) {
@@ -412,6 +439,36 @@ void detail::server_state::deliver(detail::pull_conn* c) {
         }
     }
     release(b);
+    update_back_pressure();
+}
+
+// The rule: publishers are paused while there is at least one subscriber and every subscriber has
+// more than half of max_subscriber_buffer unwritten (a slow one alone is dropped at the bound
+// instead, the others keep it from pausing). They are resumed once any subscriber is down to a
+// quarter (checked as its writes complete), a new one connects, or none is left (events are then
+// dropped, as in Salt). Re-checked after every read, completed write, connect and drop.
+void detail::server_state::update_back_pressure() {
+    if (!running) return;
+    const std::size_t high = opts.max_subscriber_buffer / 2;
+    const std::size_t low = opts.max_subscriber_buffer / 4;
+    if (!publishers_paused) {
+        if (subscribers.empty()) return;
+        for (auto* sub : subscribers) {
+            if (detail::unwritten(sub) <= high) return;
+        }
+        publishers_paused = true;
+        for (auto* c : publishers) uv_read_stop(detail::as_stream(c->h));
+        log(log_level::info, "pausing " + std::to_string(publishers.size()) +
+                                 " publisher(s): every subscriber has more than " + std::to_string(high) +
+                                 " bytes queued");
+        return;
+    }
+    bool resume = subscribers.empty();
+    for (auto* sub : subscribers) resume = resume || detail::unwritten(sub) <= low;
+    if (!resume) return;
+    publishers_paused = false;
+    for (auto* c : publishers) uv_read_start(detail::as_stream(c->h), detail::on_alloc, detail::on_pull_read);
+    log(log_level::info, "resuming " + std::to_string(publishers.size()) + " publisher(s)");
 }
 
 void detail::server_state::drop_publisher(detail::pull_conn* c) {
@@ -430,6 +487,7 @@ void detail::server_state::drop_subscriber(detail::pub_conn* c) {
     detail::free_block_list(this, c->queue);
     c->owner = nullptr;
     uv_close(detail::as_handle(c->h), detail::on_pub_closed);
+    update_back_pressure();
 }
 
 result<void> detail::server_state::prepare_unix(const endpoint& ep) {
@@ -515,6 +573,7 @@ result<void> bus_server::start() {
 void bus_server::stop() {
     auto& p = *p_;
     p.running = false;
+    p.publishers_paused = false;
     for (auto* l : {p.pull_listener, p.pub_listener}) {
         if (l == nullptr) continue;
         l->owner = nullptr;

@@ -134,6 +134,11 @@ class Busd(tb.BusTest):
         r = self.run_tool("event-busd", "--sock-dir", self.sock_dir, "-c", self.config_dir, "--node", "moon")
         self.assertEqual((r.returncode, r.stderr),
                          (64, b"event-busd: unknown node 'moon' (expected master or minion)\nTry 'event-busd --help'.\n"))
+        for bad in ("0", "-1", "16M", ""):
+            r = self.run_tool("event-busd", "--sock-dir", self.sock_dir, "--max-subscriber-buffer", bad)
+            self.assertEqual((r.returncode, r.stderr),
+                             (64, b"event-busd: invalid --max-subscriber-buffer '" + bad.encode() +
+                              b"' (expected a number of bytes, at least 1)\nTry 'event-busd --help'.\n"))
         with open(os.path.join(self.config_dir, "master"), "w") as f:
             f.write("ipc_mode: carrier-pigeon\n")
         r = self.run_tool("event-busd", *self.common())

@@ -68,6 +68,7 @@ int main(int argc, char** argv) {
     std::optional<std::string> pidfile;
     forward_request fwd_req;
     std::optional<std::string> queue;
+    std::optional<std::string> max_buffer;
     CLI::App app{"Run an event bus compatible with Salt's: events fired on the pull socket go\n"
                  "to every subscriber of the pub socket.",
                  std::string(tool)};
@@ -77,6 +78,8 @@ int main(int argc, char** argv) {
     app.add_option("--framing", conn.framing, "pub framing: legacy or prefixed")->type_name("F");
     app.add_option("--group", group_name, "sockets 0660 for this group")->type_name("NAME");
     app.add_option("--pidfile", pidfile, "write the pid here once ready")->type_name("FILE");
+    app.add_option("--max-subscriber-buffer", max_buffer, "drop a subscriber this far behind")
+        ->type_name("BYTES");
     auto* msd = app.add_option("--master-sock-dir", fwd_req.master_sock_dir, "minion: master bus to forward to")
                     ->type_name("DIR");
     auto* off = app.add_flag("--no-forward", fwd_req.off, "minion: keep fire_master events local");
@@ -97,6 +100,14 @@ int main(int argc, char** argv) {
         if (ec != std::errc{} || ptr != end || fwd_req.max_queue == 0)
             return cli::usage(tool, "invalid --forward-queue '" + *queue + "' (expected a number of events, at least 1)");
     }
+    std::size_t max_subscriber_buffer = default_max_subscriber_buffer;
+    if (max_buffer) {
+        const char* end = max_buffer->data() + max_buffer->size();
+        auto [ptr, ec] = std::from_chars(max_buffer->data(), end, max_subscriber_buffer);
+        if (ec != std::errc{} || ptr != end || max_subscriber_buffer == 0)
+            return cli::usage(tool, "invalid --max-subscriber-buffer '" + *max_buffer +
+                                        "' (expected a number of bytes, at least 1)");
+    }
     fwd_req.config_dir = conn.config_dir;
     auto fwd_opts = forward_target(cfg, fwd_req, environment::process());
     if (!fwd_opts) return cli::fail(tool, fwd_opts.error());
@@ -106,6 +117,7 @@ int main(int argc, char** argv) {
     opts.endpoints = eps;
     opts.group = *gid;
     opts.pub_framing = cfg.pull_framing;
+    opts.max_subscriber_buffer = max_subscriber_buffer;
     const bool verbose = conn.verbose;
     opts.log = [verbose](log_level level, std::string_view message) {
         if (level <= log_level::warning || verbose) cli::say(tool, message);

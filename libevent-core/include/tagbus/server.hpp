@@ -19,13 +19,23 @@ namespace tagbus {
 
 enum class log_level { error, warning, info, debug };
 
+/// Default bound on what one subscriber may have queued but not yet written (16 MiB).
+inline constexpr std::size_t default_max_subscriber_buffer = 16u << 20;
+
 struct server_options {
     bus_endpoints endpoints;
     std::optional<unsigned> group;       ///< gid: sockets 0660 and chgrp'd; otherwise 0600
     framing pub_framing = framing::legacy;
     std::size_t max_frame = default_max_frame;
+    /// A subscriber with more than this many bytes queued but not yet written is dropped (with a
+    /// warning), so a slow one never holds back the others. When every subscriber has more than
+    /// half of it queued, the bus stops reading publishers until one is down to a quarter.
+    /// Keep it well above twice one read's worth (64 KiB, or one whole larger frame), which lands
+    /// on every subscriber at once: below that even a subscriber that keeps up may be dropped.
+    std::size_t max_subscriber_buffer = default_max_subscriber_buffer;
     /// Every log line (never printed by the library): warning for a publisher dropped for a bad or
-    /// oversized frame, info for a subscriber that went away, debug for connects.
+    /// oversized frame and for a subscriber dropped for a full buffer, info for a subscriber that
+    /// went away and for publishers paused or resumed, debug for connects.
     std::function<void(log_level, std::string_view)> log;
     /// Called with each event body after it has been queued to every subscriber (minion forwarding).
     /// It may call stop(), but neither callback may destroy the server.
@@ -36,7 +46,8 @@ struct server_stats {
     std::uint64_t events = 0;
     std::uint64_t publishers = 0;   ///< connected now
     std::uint64_t subscribers = 0;  ///< connected now
-    std::uint64_t dropped_connections = 0;  ///< publishers dropped for malformed or oversized frames
+    /// Publishers dropped for malformed or oversized frames, subscribers for a full buffer.
+    std::uint64_t dropped_connections = 0;
 };
 
 class bus_server {
