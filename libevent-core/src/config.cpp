@@ -1,6 +1,7 @@
 // config: Salt's master/minion config files as salt.config loads them (load_config, include_config,
 // apply_*_config, prepend_root_dir), then the tagbus precedence rules of DESIGN.md on top.
 #include "tagbus/config.hpp"
+#include "tagbus/grains.hpp"
 
 #include <fcntl.h>
 #include <glob.h>
@@ -436,27 +437,7 @@ environment environment::process() {
         struct stat st {};
         return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
     };
-    // salt.utils.network.get_fqhostname: the canonical name getaddrinfo gives for gethostname().
-    env.fqdn = []() -> std::string {
-        char host[256] = {};
-        if (::gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') return "localhost";
-        addrinfo hints{};
-        hints.ai_family = AF_UNSPEC;
-        hints.ai_socktype = SOCK_STREAM;
-        hints.ai_protocol = IPPROTO_TCP;
-        hints.ai_flags = AI_CANONNAME;
-        addrinfo* res = nullptr;
-        std::string name = host;
-        if (::getaddrinfo(host, nullptr, &hints, &res) == 0) {
-            for (auto* ai = res; ai; ai = ai->ai_next)
-                if (ai->ai_canonname && ai->ai_canonname[0]) {
-                    name = ai->ai_canonname;
-                    break;
-                }
-            ::freeaddrinfo(res);
-        }
-        return name;
-    };
+    env.fqdn = host_fqdn;  // Salt derives a missing minion id from get_fqhostname()
     env.uid = static_cast<unsigned>(::getuid());
     return env;
 }

@@ -447,3 +447,14 @@ void grains_net(const grains_ctx& c, map_t& out) {
 }
 
 }  // namespace tagbus::detail
+
+namespace tagbus {
+
+std::string host_fqdn() {
+    char host[256] = {};
+    if (::gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') return "localhost";
+    std::vector<detail::ip_addr> addrs;
+    return detail::fqhostname(host, addrs);
+}
+
+}  // namespace tagbus

@@ -9,21 +9,8 @@ import stat
 import msgpack
 
 import tb
-from tb import body, legacy_frame, prefixed_frame
+from tb import body, legacy_frame, read_frames, prefixed_frame
 
-
-def read_frames(sock, unpacker, n):
-    got = []
-    while len(got) < n:
-        for obj in unpacker:
-            got.append(obj)
-        if len(got) >= n:
-            break
-        chunk = sock.recv(1 << 16)
-        if not chunk:
-            raise EOFError(f"pub closed after {len(got)} frames")
-        unpacker.feed(chunk)
-    return got
 
 
 class Busd(tb.BusTest):

@@ -12,24 +12,11 @@ import time
 import msgpack
 
 import tb
-from tb import body, legacy_frame
+from tb import body, legacy_frame, read_frames
 
 STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?$")
 MINION_ID = "web01"
 
-
-def read_frames(sock, unpacker, n):
-    got = []
-    while len(got) < n:
-        for obj in unpacker:
-            got.append(obj)
-        if len(got) >= n:
-            break
-        chunk = sock.recv(1 << 16)
-        if not chunk:
-            raise EOFError(f"closed after {len(got)} frames")
-        unpacker.feed(chunk)
-    return got
 
 
 def split(frame_body):

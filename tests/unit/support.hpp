@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <uv.h>
 
+#include <cmath>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -17,6 +18,7 @@
 #include "tagbus/loop.hpp"
 #include "tagbus/paths.hpp"
 #include "tagbus/server.hpp"
+#include "tagbus/value.hpp"
 
 namespace test_support {
 
@@ -112,6 +114,41 @@ inline std::string hex(std::string_view s) {
         out.push_back(digits[static_cast<unsigned char>(c) & 0xf]);
     }
     return out;
+}
+
+// A typed rendering (not value::operator==) so that each table row reads as what Salt gives:
+// "int:10", "str:a", "[int:1, null]", "{str:a: true}".
+inline std::string typed(const value& v) {
+    if (v.is_nil()) return "null";
+    if (auto* b = std::get_if<bool>(&v.v)) return *b ? "true" : "false";
+    if (auto* u = std::get_if<std::uint64_t>(&v.v)) return "int:" + std::to_string(*u);
+    if (auto* i = std::get_if<std::int64_t>(&v.v)) return "int:" + std::to_string(*i);
+    if (auto* d = std::get_if<double>(&v.v)) {
+        if (std::isnan(*d)) return "float:nan";
+        if (std::isinf(*d)) return *d > 0 ? "float:inf" : "float:-inf";
+        std::string s = std::to_string(*d);
+        return "float:" + s.substr(0, s.find_last_not_of('0') + 1);
+    }
+    if (auto* s = v.str()) return "str:" + *s;
+    if (auto* a = v.array()) {
+        std::string out = "[";
+        for (std::size_t i = 0; i < a->size(); ++i) {
+            if (i) out += ',';
+            out += typed((*a)[i]);
+        }
+        return out + "]";
+    }
+    if (auto* m = v.map()) {
+        std::string out = "{";
+        for (std::size_t i = 0; i < m->size(); ++i) {
+            if (i) out += ',';
+            out += typed((*m)[i].key);
+            out += '=';
+            out += typed((*m)[i].val);
+        }
+        return out + "}";
+    }
+    return "other";
 }
 
 }  // namespace test_support

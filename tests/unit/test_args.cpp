@@ -1,6 +1,8 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
+#include "support.hpp"
+
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -10,42 +12,9 @@
 #include "tagbus/args.hpp"
 
 using namespace tagbus;
+using test_support::typed;
 
 namespace {
-
-std::string typed(const value& v) {
-    if (v.is_nil()) return "null";
-    if (auto* b = std::get_if<bool>(&v.v)) return *b ? "true" : "false";
-    if (auto* u = std::get_if<std::uint64_t>(&v.v)) return "int:" + std::to_string(*u);
-    if (auto* i = std::get_if<std::int64_t>(&v.v)) return "int:" + std::to_string(*i);
-    if (auto* d = std::get_if<double>(&v.v)) {
-        if (std::isnan(*d)) return "float:nan";
-        if (std::isinf(*d)) return *d > 0 ? "float:inf" : "float:-inf";
-        std::string s = std::to_string(*d);
-        return "float:" + s.substr(0, s.find_last_not_of('0') + 1);
-    }
-    if (auto* s = v.str()) return "str:" + *s;
-    std::string out;
-    if (auto* a = v.array()) {
-        out = "[";
-        for (std::size_t i = 0; i < a->size(); ++i) {
-            if (i) out += ',';
-            out += typed((*a)[i]);
-        }
-        return out + "]";
-    }
-    if (auto* m = v.map()) {
-        out = "{";
-        for (std::size_t i = 0; i < m->size(); ++i) {
-            if (i) out += ',';
-            out += typed((*m)[i].key);
-            out += '=';
-            out += typed((*m)[i].val);
-        }
-        return out + "}";
-    }
-    return "other";
-}
 
 // One word as Salt's CLI reads it: "pos <typed>" or "kw <name> <typed>".
 std::string word(const std::string& w) {
