@@ -7,7 +7,6 @@
 #include <grp.h>
 #include <langinfo.h>
 #include <locale.h>
-#include <openssl/evp.h>
 #include <pwd.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
@@ -22,6 +21,7 @@
 #include <ctime>
 #include <map>
 
+#include "digest.hpp"
 #include "grains_detail.hpp"
 #include "tagbus/yaml.hpp"
 
@@ -584,9 +584,9 @@ void id_grains(const grains_ctx& c, map_t& out) {
     grains_set(out, "id", c.req.id);
     // salt.grains.core.get_server_id: abs(int(sha256(id).hexdigest(), 16) % 2**31), i.e. the
     // digest's last four bytes, big-endian, with the top bit cleared.
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    if (EVP_Digest(c.req.id.data(), c.req.id.size(), md, &len, EVP_sha256(), nullptr) == 1 && len == 32) {
+    // Without libcrypto the grain is left out, as a grain that cannot be computed is in Salt.
+    if (auto d = detail::digest("SHA256", c.req.id); d && d->size() == 32) {
+        const auto* md = reinterpret_cast<const unsigned char*>(d->data());
         const std::uint32_t tail = (std::uint32_t(md[28]) << 24) | (std::uint32_t(md[29]) << 16) |
                                    (std::uint32_t(md[30]) << 8) | md[31];
         grains_set(out, "server_id", static_cast<std::uint64_t>(tail & 0x7fffffffu));

@@ -1,13 +1,11 @@
 // paths: the names Salt gives its event sockets (SALT-WIRE §1.1) and the loopback TCP endpoints
-// used instead with ipc_mode: tcp (§1.2). Sans-I/O apart from OpenSSL's digest lookup.
+// used instead with ipc_mode: tcp (§1.2). Sans-I/O apart from loading libcrypto for a digest.
 #include "tagbus/paths.hpp"
-
-#include <openssl/evp.h>
-#include <openssl/opensslv.h>
 
 #include <algorithm>
 #include <array>
-#include <memory>
+
+#include "digest.hpp"
 
 namespace tagbus {
 
@@ -49,21 +47,6 @@ const char* openssl_name(std::string_view hash_type) {
     return nullptr;
 }
 
-#if OPENSSL_VERSION_NUMBER >= 0x30000000L
-struct md_free {
-    void operator()(EVP_MD* md) const { EVP_MD_free(md); }
-};
-using md_ptr = std::unique_ptr<EVP_MD, md_free>;
-// OpenSSL 3: fetch explicitly, so a provider that lacks the digest (FIPS and md5) says so here.
-md_ptr fetch_md(const char* name) { return md_ptr(EVP_MD_fetch(nullptr, name, nullptr)); }
-#else
-struct md_noop {
-    void operator()(const EVP_MD*) const {}
-};
-using md_ptr = std::unique_ptr<const EVP_MD, md_noop>;
-md_ptr fetch_md(const char* name) { return md_ptr(EVP_get_digestbyname(name)); }
-#endif
-
 // sockaddr_un.sun_path ends with a NUL; libuv 1.44 truncates a longer path without a word.
 result<void> check_length(const endpoint& e) {
     if (e.tcp || e.path.size() <= max_socket_path) return {};
@@ -92,20 +75,21 @@ std::string endpoint::describe() const {
 result<std::string> minion_hash(std::string_view id, std::string_view hash_type) {
     const char* name = detail::openssl_name(hash_type);
     if (!name) return fail(status::config, "unknown hash_type '" + std::string(hash_type) + "'");
-    auto md = detail::fetch_md(name);
-    if (!md)
+    auto digest = detail::digest(name, id);
+    if (!digest) {
+        const failure& f = digest.error();
+        if (f.code != status::config) return f;
         return fail(status::config,
                     "hash_type '" + std::string(hash_type) + "' is not available from this system's OpenSSL");
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    if (EVP_Digest(id.data(), id.size(), digest, &len, md.get(), nullptr) != 1)
-        return fail(status::config, "cannot compute a " + std::string(hash_type) + " digest");
+    }
     // Salt keeps hexdigest()[:10]: 5 bytes of the digest, lower-case hex.
     static constexpr char hex[] = "0123456789abcdef";
     std::string out;
-    for (unsigned int i = 0; i < len && out.size() < 10; ++i) {
-        out += hex[digest[i] >> 4];
-        out += hex[digest[i] & 0xF];
+    for (char ch : *digest) {
+        if (out.size() == 10) break;
+        const auto byte = static_cast<unsigned char>(ch);
+        out += hex[byte >> 4];
+        out += hex[byte & 0xF];
     }
     return out;
 }
