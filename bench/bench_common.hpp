@@ -3,6 +3,7 @@
 #pragma once
 
 #include <poll.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -136,11 +137,33 @@ inline long long field(const tagbus::value& data, std::string_view key) {
     return -1;
 }
 
+/// Sleeps (bench pacing only) until event i of a RATE/s schedule begun at `start` is due. An
+/// absolute-time sleep with 1 ns timer slack: a paced sender must neither spin (it would take a
+/// core from the processes being measured) nor wake up to 50 µs late (the default slack).
+inline void pace(std::uint64_t start, std::uint64_t rate, std::uint64_t i) {
+    if (rate == 0) return;
+    static const bool slack_set = prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL) == 0;
+    (void)slack_set;
+    const auto due = start + static_cast<std::uint64_t>(1e9 / static_cast<double>(rate) * static_cast<double>(i));
+    const timespec ts{static_cast<time_t>(due / 1'000'000'000u), static_cast<long>(due % 1'000'000'000u)};
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR) {
+    }
+}
+
 inline double percentile(std::vector<double>& v, double p) {
     if (v.empty()) return 0;
     std::size_t i = static_cast<std::size_t>(p * static_cast<double>(v.size() - 1));
     std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(i), v.end());
     return v[i];
+}
+
+/// Prints the latency line every latency program shares; exit status 1 when events were lost.
+inline int report_latency(std::vector<double>& lat_us, std::uint64_t sent) {
+    const std::size_t got = lat_us.size();
+    const double p50 = percentile(lat_us, 0.50), p99 = percentile(lat_us, 0.99), p999 = percentile(lat_us, 0.999);
+    std::printf("sent=%llu received=%zu p50_us=%.1f p99_us=%.1f p999_us=%.1f\n", static_cast<unsigned long long>(sent),
+                got, p50, p99, p999);
+    return got == sent ? 0 : 1;
 }
 
 }  // namespace bench

@@ -49,8 +49,10 @@ int main(int argc, char** argv) {
             if (poll(&p, 1, 50) <= 0) {
                 // Stop 1 s after the sender finished if events never arrive (loss).
                 if (sending_done) {
-                    if (quiet_since == 0) quiet_since = bench::now_ns();
-                    else if (bench::now_ns() - quiet_since > 1'000'000'000u) return;
+                    if (quiet_since == 0)
+                        quiet_since = bench::now_ns();
+                    else if (bench::now_ns() - quiet_since > 1'000'000'000u)
+                        return;
                 }
                 continue;
             }
@@ -72,25 +74,15 @@ int main(int argc, char** argv) {
 
     const bench::frame_template tpl(prog, "bench/data", 0, 200);
     std::string buf;
-    const double period = 1e9 / static_cast<double>(rate);
     const std::uint64_t start = bench::now_ns();
     for (std::uint64_t i = 0; i < count; ++i) {
-        const auto due = start + static_cast<std::uint64_t>(period * static_cast<double>(i));
-        std::uint64_t t = bench::now_ns();
-        while (t < due) {
-            if (due - t > 200'000) usleep(static_cast<useconds_t>((due - t - 100'000) / 1000));
-            t = bench::now_ns();
-        }
+        bench::pace(start, rate, i);
+        const std::uint64_t t = bench::now_ns();
         buf.clear();
         tpl.append(buf, i, t);
         bench::write_all(prog, pull, buf);
     }
     sending_done = true;
     rx.join();
-    const std::size_t got = lat.size();
-    const double p50 = bench::percentile(lat, 0.50), p99 = bench::percentile(lat, 0.99),
-                 p999 = bench::percentile(lat, 0.999);
-    std::printf("sent=%llu received=%zu p50_us=%.1f p99_us=%.1f p999_us=%.1f\n",
-                static_cast<unsigned long long>(count), got, p50, p99, p999);
-    return got == count ? 0 : 1;
+    return bench::report_latency(lat, count);
 }

@@ -44,14 +44,9 @@ int main(int argc, char** argv) {
             bench::write_all(prog, fd, buf);
         }
     } else {
-        const double period = 1e9 / static_cast<double>(rate);
         for (std::uint64_t i = 0; i < count; ++i) {
-            const auto due = start + static_cast<std::uint64_t>(period * static_cast<double>(i));
-            std::uint64_t t = bench::now_ns();
-            while (t < due) {
-                if (due - t > 200'000) usleep(static_cast<useconds_t>((due - t - 100'000) / 1000));
-                t = bench::now_ns();
-            }
+            bench::pace(start, rate, i);
+            const std::uint64_t t = bench::now_ns();
             buf.clear();
             tpl.append(buf, i, t);
             bench::write_all(prog, fd, buf);

@@ -63,12 +63,4 @@ struct counter {
     }
 };
 
-/// Sleeps (bench pacing only) until event i of a RATE/s schedule begun at `start` is due.
-inline void pace(std::uint64_t start, std::uint64_t rate, std::uint64_t i) {
-    if (rate == 0) return;
-    const auto due = start + static_cast<std::uint64_t>(1e9 / static_cast<double>(rate) * static_cast<double>(i));
-    for (std::uint64_t t = now_ns(); t < due; t = now_ns())
-        if (due - t > 200'000) usleep(static_cast<useconds_t>((due - t - 100'000) / 1000));
-}
-
 }  // namespace bench
