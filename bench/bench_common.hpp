@@ -22,6 +22,7 @@
 
 #include "tagbus/event.hpp"
 #include "tagbus/frame.hpp"
+#include "tagbus/value.hpp"
 
 namespace bench {
 
@@ -123,18 +124,70 @@ struct frame_template {
     }
 };
 
-/// The uint64 value of `key` in a decoded bench event's data, or -1 when absent.
-inline long long field(const tagbus::value& data, std::string_view key) {
-    const auto* m = data.map();
-    if (m == nullptr) return -1;
-    for (const auto& mem : *m) {
-        const auto* k = mem.key.str();
-        if (k != nullptr && *k == key) {
-            if (const auto* u = std::get_if<std::uint64_t>(&mem.val.v)) return static_cast<long long>(*u);
-            return -1;
-        }
+/// The bench fields of an event's packed data, read without building a value tree (a subscriber
+/// that allocates per event would measure itself rather than the bus). Keys other than pub, seq
+/// and t are skipped with tagbus::scan; false when the data is not a map of string keys or a
+/// field is missing or not an unsigned integer.
+struct bench_fields {
+    std::uint64_t pub = 0, seq = 0, t = 0;
+};
+inline bool read_uint(std::string_view in, std::size_t& at, std::uint64_t& out) {
+    if (at >= in.size()) return false;
+    const auto b = static_cast<unsigned char>(in[at]);
+    std::size_t n = 0;
+    if (b < 0x80) {
+        out = b;
+        ++at;
+        return true;
     }
-    return -1;
+    switch (b) {
+        case 0xcc:
+            n = 1;
+            break;
+        case 0xcd:
+            n = 2;
+            break;
+        case 0xce:
+            n = 4;
+            break;
+        case 0xcf:
+            n = 8;
+            break;
+        default:
+            return false;
+    }
+    if (in.size() - at < 1 + n) return false;
+    out = 0;
+    for (std::size_t i = 1; i <= n; ++i) out = (out << 8) | static_cast<unsigned char>(in[at + i]);
+    at += 1 + n;
+    return true;
+}
+inline bool fields(std::string_view in, bench_fields& f) {
+    if (in.empty()) return false;
+    const auto h = static_cast<unsigned char>(in[0]);
+    if ((h & 0xf0) != 0x80) return false;  // the bench's data is a fixmap
+    std::size_t at = 1;
+    int found = 0;
+    for (unsigned k = 0; k < (h & 0x0fu); ++k) {
+        if (at >= in.size()) return false;
+        const auto kb = static_cast<unsigned char>(in[at]);
+        if ((kb & 0xe0) != 0xa0) return false;  // fixstr keys only
+        const std::size_t klen = kb & 0x1fu;
+        if (in.size() - at < 1 + klen) return false;
+        const std::string_view key = in.substr(at + 1, klen);
+        at += 1 + klen;
+        std::uint64_t* slot = key == "pub" ? &f.pub : key == "seq" ? &f.seq : key == "t" ? &f.t : nullptr;
+        if (slot != nullptr) {
+            if (!read_uint(in, at, *slot)) return false;
+            ++found;
+            continue;
+        }
+        std::size_t need = 0;
+        auto used = tagbus::scan(in.substr(at), need);
+        if (!used || *used == 0) return false;
+        at += *used;
+    }
+    return found == 3 && at == in.size();
 }
 
 /// Sleeps (bench pacing only) until event i of a RATE/s schedule begun at `start` is due. An

@@ -56,18 +56,18 @@ int main(int argc, char** argv) {
             if (!parts) bench::die(prog, parts.error().message);
             const auto [tag, packed] = *parts;
             if (tag == "bench/data") {
-                auto data = tagbus::unpack(packed);
-                if (!data) bench::die(prog, data.error().message);
-                const long long pub = bench::field(*data, "pub");
-                const long long seq = bench::field(*data, "seq");
-                if (pub < 0 || static_cast<std::uint64_t>(pub) >= pubs || seq < 0) {
+                bench::bench_fields f;
+                if (!bench::fields(packed, f)) bench::die(prog, "a bench/data event without pub, seq and t");
+                const std::uint64_t pub = f.pub, seq = f.seq;
+                if (pub >= pubs || seq < bench::seq_base) {
                     ++errors;
                     continue;
                 }
-                const auto s = static_cast<std::uint64_t>(seq) - bench::seq_base;
+                const auto s = seq - bench::seq_base;
                 if (s != next[static_cast<std::size_t>(pub)]) {
                     if (errors == 0)
-                        std::fprintf(stderr, "%s: publisher %lld: expected seq %llu, got %llu\n", prog, pub,
+                        std::fprintf(stderr, "%s: publisher %llu: expected seq %llu, got %llu\n", prog,
+                                     static_cast<unsigned long long>(pub),
                                      static_cast<unsigned long long>(next[static_cast<std::size_t>(pub)]),
                                      static_cast<unsigned long long>(s));
                     ++errors;

@@ -64,10 +64,8 @@ int main(int argc, char** argv) {
             while (dec.next(body)) {
                 auto parts = tagbus::split_body(body);
                 if (!parts || parts->first != "bench/data") continue;
-                auto data = tagbus::unpack(parts->second);
-                if (!data) continue;
-                const long long t = bench::field(*data, "t");
-                if (t > 0) lat.push_back(static_cast<double>(now - static_cast<std::uint64_t>(t)) / 1000.0);
+                bench::bench_fields f;
+                if (bench::fields(parts->second, f) && f.t > 0) lat.push_back(static_cast<double>(now - f.t) / 1000.0);
             }
         }
     });

@@ -56,8 +56,10 @@ int main(int argc, char** argv) {
     unsigned failed = 0;
     for (unsigned i = 0; i < runs; ++i) {
         const double t = run_once(argv + 2);
-        if (t < 0) ++failed;
-        else ms.push_back(t);
+        if (t < 0)
+            ++failed;
+        else
+            ms.push_back(t);
     }
     const double mn = ms.empty() ? 0 : *std::min_element(ms.begin(), ms.end());
     std::printf("runs=%u failed=%u median_ms=%.3f min_ms=%.3f\n", runs, failed, bench::percentile(ms, 0.5), mn);

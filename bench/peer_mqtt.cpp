@@ -96,6 +96,7 @@ int lat_main(int port, const char* topic, std::uint64_t rate, std::uint64_t seco
         if (p.ok) s->lat.push_back(static_cast<double>(now - p.t) / 1000.0);
         ++s->received;
     });
+    mosquitto_int_option(sub, MOSQ_OPT_TCP_NODELAY, 1);  // no Nagle delay on a latency run
     if (mosquitto_connect(sub, "127.0.0.1", port, 60) != MOSQ_ERR_SUCCESS)
         bench::die(prog, "cannot connect to the broker");
     mosquitto_loop_start(sub);
@@ -103,6 +104,7 @@ int lat_main(int port, const char* topic, std::uint64_t rate, std::uint64_t seco
     if (!st.subscribed) bench::die(prog, "the broker did not confirm the subscription within 5 s");
 
     mosquitto* pub = mosquitto_new(nullptr, true, nullptr);
+    mosquitto_int_option(pub, MOSQ_OPT_TCP_NODELAY, 1);
     if (mosquitto_connect(pub, "127.0.0.1", port, 60) != MOSQ_ERR_SUCCESS)
         bench::die(prog, "cannot connect to the broker");
     std::string msg;
