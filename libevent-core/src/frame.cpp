@@ -30,9 +30,10 @@ std::uint32_t get_be(const char* p, unsigned bytes) {
 }
 
 // "\x82\xa4head\x80\xa4body": msgpack-python's bytes for the map up to the body value.
-constexpr std::string_view envelope{"\x82\xa4head\x80\xa4"
-                                    "body",
-                                    12};
+constexpr std::string_view envelope{
+    "\x82\xa4head\x80\xa4"
+    "body",
+    12};
 
 bool is_map_marker(unsigned char b) { return (b >= 0x80 && b <= 0x8f) || b == 0xde || b == 0xdf; }
 
@@ -67,11 +68,16 @@ struct map_reader {
         const auto b = static_cast<unsigned char>(in[pos]);
         unsigned hdr = 0;
         std::size_t n = 0;
-        if (b >= 0xa0 && b <= 0xbf) n = b & 0x1f;
-        else if (b == 0xd9 || b == 0xc4) hdr = 1;
-        else if (b == 0xda || b == 0xc5) hdr = 2;
-        else if (b == 0xdb || b == 0xc6) hdr = 4;
-        else return true;
+        if (b >= 0xa0 && b <= 0xbf)
+            n = b & 0x1f;
+        else if (b == 0xd9 || b == 0xc4)
+            hdr = 1;
+        else if (b == 0xda || b == 0xc5)
+            hdr = 2;
+        else if (b == 0xdb || b == 0xc6)
+            hdr = 4;
+        else
+            return true;
         if (in.size() - pos - 1 < hdr) return truncated();
         if (hdr) n = get_be(in.data() + pos + 1, hdr);
         if (in.size() - pos - 1 - hdr < n) return truncated();
@@ -128,12 +134,26 @@ struct map_reader {
         if (pos != in.size()) {
             const std::size_t extra = in.size() - pos;
             return bad(fail(status::data, "malformed frame: " + std::to_string(extra) +
-                                              (extra == 1 ? " trailing byte" : " trailing bytes") +
-                                              " after the map"));
+                                              (extra == 1 ? " trailing byte" : " trailing bytes") + " after the map"));
         }
         return true;
     }
 };
+
+// The frame every Salt and tagbus sender writes: the envelope, then the body as bin8/16/32. Its
+// length is known from the first 13-17 bytes, so the general scan is skipped (the relay's and
+// every subscriber's per-frame cost). Returns the frame's total size and sets `body`, or 0 when
+// `in` does not start that way or is too short to tell (the caller then scans).
+std::size_t envelope_frame(std::string_view in, std::string_view& body) {
+    if (in.size() <= envelope.size() || in.substr(0, envelope.size()) != envelope) return 0;
+    const auto marker = static_cast<unsigned char>(in[envelope.size()]);
+    const unsigned hdr = marker == 0xc4 ? 1 : marker == 0xc5 ? 2 : marker == 0xc6 ? 4 : 0;
+    const std::size_t at = envelope.size() + 1 + hdr;
+    if (hdr == 0 || in.size() < at) return 0;
+    const std::size_t n = get_be(in.data() + envelope.size() + 1, hdr);
+    if (in.size() - at >= n) body = in.substr(at, n);
+    return at + n;
+}
 
 }  // namespace
 }  // namespace detail
@@ -206,6 +226,14 @@ bool frame_decoder::next(std::string_view& body) {
         // A legacy frame must open with a map; anything else would otherwise make us wait for
         // the end of some unrelated object before failing.
         if (!detail::is_map_marker(first)) return stop(detail::not_a_frame());
+        if (const std::size_t len = detail::envelope_frame(in, body)) {
+            if (len > max_) return stop(detail::too_big(len, max_, avail < len));
+            if (avail < len) {
+                need_ = len;
+                return false;
+            }
+            return consume(len, framing::legacy);
+        }
         std::size_t need = 0;
         auto r = detail::scan_resume(in, scan_, need);
         if (!r) return stop(fail(status::data, "malformed frame: " + r.error().message));
@@ -219,8 +247,15 @@ bool frame_decoder::next(std::string_view& body) {
         frame_len = *r;
     }
 
-    detail::map_reader reader(in.substr(map_at, frame_len - map_at));
+    const std::string_view map = in.substr(map_at, frame_len - map_at);
+    if (const std::size_t len = detail::envelope_frame(map, body); len != 0 && len == map.size())
+        return consume(frame_len, kind);
+    detail::map_reader reader(map);
     if (!reader.find_body(body)) return stop(std::move(reader.err));
+    return consume(frame_len, kind);
+}
+
+bool frame_decoder::consume(std::size_t frame_len, framing kind) {
     pos_ += frame_len;
     need_ = 0;
     scan_ = {};

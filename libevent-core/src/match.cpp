@@ -56,13 +56,17 @@ struct glob_token {
 
     bool matches(char32_t c) const {
         switch (kind) {
-            case literal: return c == cp;
-            case any: return true;
+            case literal:
+                return c == cp;
+            case any:
+                return true;
             case set: {
-                bool in = std::any_of(ranges.begin(), ranges.end(), [c](const auto& r) { return r.first <= c && c <= r.second; });
+                bool in = std::any_of(ranges.begin(), ranges.end(),
+                                      [c](const auto& r) { return r.first <= c && c <= r.second; });
                 return in != negated;
             }
-            default: return false;
+            default:
+                return false;
         }
     }
 };
@@ -70,13 +74,22 @@ struct glob_token {
 struct glob {
     std::vector<glob_token> tokens;
     bool plain = true;  // only literals: the whole match is a byte comparison
+    // "myco/*" and the like: ASCII literals, then stars only. An ASCII prefix matches exactly
+    // when the name's bytes start with it (no multi-byte sequence starts with an ASCII byte).
+    bool ascii_prefix = false;
     std::string text;
 
     explicit glob(std::string_view pattern) : text(pattern) {
         std::vector<char32_t> p;
         for (std::size_t i = 0; i < pattern.size();) p.push_back(next_cp(pattern, i));
         compile(p);
-        plain = std::all_of(tokens.begin(), tokens.end(), [](const glob_token& t) { return t.kind == glob_token::literal; });
+        plain = std::all_of(tokens.begin(), tokens.end(),
+                            [](const glob_token& t) { return t.kind == glob_token::literal; });
+        const std::size_t star = pattern.find('*');
+        ascii_prefix = !tokens.empty() && tokens.back().kind == glob_token::star &&
+                       std::all_of(tokens.begin(), tokens.end() - 1,
+                                   [](const glob_token& t) { return t.kind == glob_token::literal && t.cp < 0x80; });
+        if (ascii_prefix) text = std::string(pattern.substr(0, star));
     }
 
     // fnmatch._translate of Python 3.11, step for step, producing tokens instead of regex text.
@@ -85,7 +98,8 @@ struct glob {
         while (i < n) {
             char32_t c = pat[i++];
             if (c == '*') {
-                if (tokens.empty() || tokens.back().kind != glob_token::star) tokens.push_back(glob_token::make(glob_token::star));
+                if (tokens.empty() || tokens.back().kind != glob_token::star)
+                    tokens.push_back(glob_token::make(glob_token::star));
             } else if (c == '?') {
                 tokens.push_back(glob_token::make(glob_token::any));
             } else if (c == '[') {
@@ -117,16 +131,19 @@ struct glob {
             // two past the range end, so "a-b-c" is the range a-b, then '-' and 'c' literally.
             std::size_t k = pat[i] == '!' ? i + 2 : i + 1;
             for (;;) {
-                auto it = k < j ? std::find(pat.begin() + static_cast<long>(k), pat.begin() + static_cast<long>(j), U'-')
-                                : pat.begin() + static_cast<long>(j);
+                auto it = k < j
+                              ? std::find(pat.begin() + static_cast<long>(k), pat.begin() + static_cast<long>(j), U'-')
+                              : pat.begin() + static_cast<long>(j);
                 if (it == pat.begin() + static_cast<long>(j)) break;
                 k = static_cast<std::size_t>(it - pat.begin());
                 chunks.emplace_back(pat.begin() + static_cast<long>(i), it);
                 i = k + 1;
                 k += 3;
             }
-            if (i < j) chunks.emplace_back(pat.begin() + static_cast<long>(i), pat.begin() + static_cast<long>(j));
-            else chunks.back().push_back('-');
+            if (i < j)
+                chunks.emplace_back(pat.begin() + static_cast<long>(i), pat.begin() + static_cast<long>(j));
+            else
+                chunks.back().push_back('-');
             // Reversed ranges are removed along with both of their ends (Python does the same).
             for (std::size_t k2 = chunks.size() - 1; k2 > 0; --k2) {
                 if (chunks[k2 - 1].back() > chunks[k2].front()) {
@@ -166,6 +183,7 @@ struct glob {
 
     bool match(std::string_view name) const {
         if (plain) return name == text;
+        if (ascii_prefix) return name.starts_with(text);
         std::size_t ti = 0, ni = 0;
         std::size_t star_t = std::string::npos, star_n = 0;
         const std::size_t nt = tokens.size();
@@ -214,8 +232,8 @@ public:
         int err = 0;
         PCRE2_SIZE off = 0;
         code_ = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
-                              PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF | (anchored ? PCRE2_ANCHORED : 0u),
-                              &err, &off, ctx);
+                              PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF | (anchored ? PCRE2_ANCHORED : 0u), &err,
+                              &off, ctx);
         pcre2_compile_context_free(ctx);
         if (!code_) {
             PCRE2_UCHAR buf[256];
@@ -239,7 +257,8 @@ public:
     // Any PCRE2 error while matching (match or JIT stack limit) counts as "no match".
     bool search(std::string_view subject) const {
         if (!code_) return false;
-        return pcre2_match(code_, reinterpret_cast<PCRE2_SPTR>(subject.data()), subject.size(), 0, 0, md_, nullptr) >= 0;
+        return pcre2_match(code_, reinterpret_cast<PCRE2_SPTR>(subject.data()), subject.size(), 0, 0, md_, nullptr) >=
+               0;
     }
 
 private:
@@ -265,7 +284,8 @@ std::string python_to_pcre2(std::string_view expr) {
             out += "\\z";
             ++i;
         } else if (len && i + 2 + len <= expr.size() &&
-                   std::all_of(expr.begin() + static_cast<long>(i + 2), expr.begin() + static_cast<long>(i + 2 + len), is_hex)) {
+                   std::all_of(expr.begin() + static_cast<long>(i + 2), expr.begin() + static_cast<long>(i + 2 + len),
+                               is_hex)) {
             out += "\\x{";
             out.append(expr.substr(i + 2, len));
             out += '}';
@@ -309,8 +329,8 @@ result<match_type> parse_match_type(std::string_view word) {
     if (word == "find") return match_type::find;
     if (word == "regex") return match_type::regex;
     if (word == "fnmatch") return match_type::fnmatch;
-    return fail(status::usage,
-                "unknown match type '" + std::string(word) + "' (expected startswith, endswith, find, regex or fnmatch)");
+    return fail(status::usage, "unknown match type '" + std::string(word) +
+                                   "' (expected startswith, endswith, find, regex or fnmatch)");
 }
 
 struct event_matcher::impl {
@@ -328,11 +348,16 @@ event_matcher& event_matcher::operator=(event_matcher&&) noexcept = default;
 
 bool event_matcher::operator()(std::string_view tag) const {
     switch (p_->type) {
-        case match_type::startswith: return tag.starts_with(p_->tag);
-        case match_type::endswith: return tag.ends_with(p_->tag);
-        case match_type::find: return tag.find(p_->tag) != std::string_view::npos;
-        case match_type::regex: return p_->re.search(tag);
-        case match_type::fnmatch: return p_->glob.match(tag);
+        case match_type::startswith:
+            return tag.starts_with(p_->tag);
+        case match_type::endswith:
+            return tag.ends_with(p_->tag);
+        case match_type::find:
+            return tag.find(p_->tag) != std::string_view::npos;
+        case match_type::regex:
+            return p_->re.search(tag);
+        case match_type::fnmatch:
+            return p_->glob.match(tag);
     }
     return false;
 }

@@ -60,6 +60,17 @@ TEST_CASE("fnmatch follows Python's fnmatchcase") {
         {"abcabd", "*abd", true},
         {"abcabc", "*abd", false},
         {"Salt/Auth", "salt/auth", false},
+        // "literal*" is matched by a prefix comparison; these pin it to the general rules.
+        {"bench/data", "bench/*", true},
+        {"bench/", "bench/*", true},
+        {"bench", "bench/*", false},
+        {"Bench/data", "bench/*", false},
+        {"bench/\xff", "bench/**", true},
+        {"x", "*", true},
+        {"[ab", "[a*", true},
+        {"a", "[a*", false},
+        {"\xe2\x82\xac", "\xe2*", false},  // a non-ASCII prefix takes the general path
+        {"\xe2x", "\xe2*", true},
     };
     for (const auto& r : rows) {
         CAPTURE(r.name);

@@ -54,6 +54,8 @@ public:
     std::size_t pending() const { return buf_.size() - pos_; }
 
 private:
+    bool consume(std::size_t frame_len, framing kind);
+
     std::string buf_;
     std::size_t pos_ = 0;
     std::size_t need_ = 0;  // do not rescan until this many bytes are buffered past pos_
