@@ -18,17 +18,20 @@ bool append_raw_tag(std::string& out, std::string_view tag) {
     const auto* p = reinterpret_cast<const unsigned char*>(tag.data());
     const auto* end = p + tag.size();
     while (p < end) {
-        std::size_t n = *p < 0x80 ? 1 : detail::utf8_sequence(p, end);
-        if (n == 0) {
-            out += "\\x";
-            out += detail::hex_digits[*p >> 4];
-            out += detail::hex_digits[*p & 0xf];
-            clean = false;
-            n = 1;
-        } else {
-            out.append(reinterpret_cast<const char*>(p), n);
+        // Runs of ASCII and of valid sequences are copied in one append each.
+        const auto* run = p;
+        while (p < end) {
+            const std::size_t n = *p < 0x80 ? 1 : detail::utf8_sequence(p, end);
+            if (n == 0) break;
+            p += n;
         }
-        p += n;
+        out.append(reinterpret_cast<const char*>(run), static_cast<std::size_t>(p - run));
+        if (p == end) break;
+        out += "\\x";
+        out += detail::hex_digits[*p >> 4];
+        out += detail::hex_digits[*p & 0xf];
+        clean = false;
+        ++p;
     }
     return clean;
 }
@@ -63,6 +66,35 @@ render_outcome format_event(std::string_view tag, const value& data, const outpu
     r.issues |= d.issues;
     out += '\n';
     return r;
+}
+
+result<render_outcome> format_packed_event(std::string_view tag, std::string_view packed, const output_options& opts,
+                                           std::string& out) {
+    if (!opts.pretty && !opts.color) {
+        const std::size_t start = out.size();
+        render_outcome r;
+        if (opts.format == output_format::json_lines) {
+            out += "{\"tag\": ";
+            if (!append_json_string(out, tag)) r.issues |= issue_invalid_utf8;
+            out += ", \"data\": ";
+            if (render_packed_json(packed, out, r.issues)) {
+                out += "}\n";
+                return r;
+            }
+        } else {
+            if (!append_raw_tag(out, tag)) r.issues |= issue_invalid_utf8;
+            out += '\t';
+            if (render_packed_json(packed, out, r.issues)) {
+                out += '\n';
+                return r;
+            }
+        }
+        out.resize(start);
+    }
+    std::size_t used = 0;
+    auto data = unpack(packed, used);
+    if (!data) return data.error();
+    return format_event(tag, *data, opts, out);
 }
 
 std::string describe_issues(unsigned issues) {

@@ -136,6 +136,28 @@ TEST_CASE("strings escape only quote, backslash and C0 controls") {
     }
 }
 
+TEST_CASE("one special byte at every offset of a long string") {
+    // The scan runs 16 and 8 bytes at a time; each kind of byte at each offset must still be seen.
+    struct special {
+        std::string in, out;
+        bool valid;
+    };
+    const special specials[] = {{"\"", "\\\"", true},       {"\\", "\\\\", true},       {"\x01", "\\u0001", true},
+                                {"\x1f", "\\u001f", true},    {"\x7f", "\x7f", true},       {" ", " ", true},
+                                {"\xc3\xa9", "\xc3\xa9", true}, {"\xff", "\\\\xff", false}, {"\0"s, "\\u0000", true}};
+    for (const special& sp : specials) {
+        for (std::size_t at = 0; at <= 40; ++at) {
+            const std::string in = std::string(at, 'a') + sp.in + std::string(40 - at, 'b');
+            CAPTURE(in);
+            std::string out;
+            CHECK(append_json_string(out, in) == sp.valid);
+            std::string expected(1, '"');
+            expected.append(at, 'a').append(sp.out).append(40 - at, 'b').push_back('"');
+            CHECK(out == expected);
+        }
+    }
+}
+
 TEST_CASE("scalars and containers, compact and pretty") {
     struct row {
         const char* name;

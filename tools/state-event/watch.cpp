@@ -111,11 +111,10 @@ private:
         if (!parts) return warn_undecodable(parts.error());
         auto [tag, packed] = *parts;
         if (!ws_.matcher || !(*ws_.matcher)(tag)) return;
-        std::size_t used = 0;
-        auto data = unpack(packed, used);
-        if (!data) return warn_undecodable(data.error());
         const std::size_t mark = out_.size();
-        render_outcome r = format_event(tag, *data, ws_.output, out_);
+        auto rendered = format_packed_event(tag, packed, ws_.output, out_);
+        if (!rendered) return warn_undecodable(rendered.error());
+        const render_outcome& r = *rendered;
         if (r.drop) return;  // Salt drops these silently and does not count them
         if (ws_.quiet) out_.resize(mark);
         if (r.issues & ~warned_) {

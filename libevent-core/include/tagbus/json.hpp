@@ -40,6 +40,13 @@ struct render_outcome {
 /// Appends the JSON of `v` to `out`. When the outcome says drop, `out` is left as it was.
 render_outcome render_json(const value& v, std::string& out, const render_options& opts = {});
 
+/// Appends render_json's compact, uncoloured output for the msgpack object at the start of
+/// `packed` straight from its bytes (trailing bytes are ignored, as unpack(in, used) does), and
+/// ORs render_issue bits into `issues`. Returns false, leaving `out` as it was, for anything but
+/// the common case (ext values, keys that are not distinct str, maps over 16 keys, malformed or
+/// very deep data): decode and call render_json for those.
+bool render_packed_json(std::string_view packed, std::string& out, unsigned& issues);
+
 /// Appends `s` as a JSON string literal (quotes included), json.dumps(ensure_ascii=False) style;
 /// invalid UTF-8 bytes become the text \xNN (so the backslash itself is escaped). Returns false
 /// when such bytes were present.

@@ -1,0 +1,194 @@
+// Compact JSON straight from msgpack bytes: the renderer's common case without the value tree.
+//
+// state-event's compact and JSON-lines output spend most of their time building a value tree
+// (an allocation per map, per long string) only to walk it once. Event data is nearly always a
+// map of distinct str keys over plain values, and for those render_json's compact output is a
+// direct spelling of the bytes. Anything else (ext values, non-str or repeated keys, big maps,
+// malformed input) returns false and the caller takes the general path, which is the
+// authority: the unit tests check that both agree wherever this one answers.
+#include <charconv>
+#include <cstdint>
+
+#include "tagbus/json.hpp"
+
+namespace tagbus {
+namespace {
+
+// Well below unpack()'s 512 so that an over-deep event reaches the general path and its error.
+constexpr unsigned max_depth = 256;
+// Larger maps are checked for repeated keys by the general path.
+constexpr std::size_t max_pairwise_keys = 16;
+
+class transcoder {
+public:
+    transcoder(std::string_view in, std::string& out) : in_(in), out_(out) {}
+    unsigned issues = 0;
+
+    bool value(unsigned depth) {
+        if (pos_ >= in_.size() || depth > max_depth) return false;
+        const auto b = static_cast<unsigned char>(in_[pos_++]);
+        if (b <= 0x7f) return uint(b);
+        if (b >= 0xe0) return sint(static_cast<std::int8_t>(b));
+        if (b <= 0x8f) return map(b & 0x0fu, depth);
+        if (b <= 0x9f) return array(b & 0x0fu, depth);
+        if (b <= 0xbf) return string(b & 0x1fu);
+        std::uint64_t n = 0;
+        switch (b) {
+            case 0xc0:
+                out_ += "null";
+                return true;
+            case 0xc2:
+                out_ += "false";
+                return true;
+            case 0xc3:
+                out_ += "true";
+                return true;
+            case 0xc4:
+            case 0xd9:
+                return be(1, n) && string(n);  // bin is shown as its text
+            case 0xc5:
+            case 0xda:
+                return be(2, n) && string(n);
+            case 0xc6:
+            case 0xdb:
+                return be(4, n) && string(n);
+            case 0xca: {
+                if (!be(4, n)) return false;
+                append_py_float(out_, std::bit_cast<float>(static_cast<std::uint32_t>(n)));
+                return true;
+            }
+            case 0xcb: {
+                if (!be(8, n)) return false;
+                append_py_float(out_, std::bit_cast<double>(n));
+                return true;
+            }
+            case 0xcc:
+                return be(1, n) && uint(n);
+            case 0xcd:
+                return be(2, n) && uint(n);
+            case 0xce:
+                return be(4, n) && uint(n);
+            case 0xcf:
+                return be(8, n) && uint(n);
+            case 0xd0:
+                return be(1, n) && sint(static_cast<std::int8_t>(n));
+            case 0xd1:
+                return be(2, n) && sint(static_cast<std::int16_t>(n));
+            case 0xd2:
+                return be(4, n) && sint(static_cast<std::int32_t>(n));
+            case 0xd3:
+                return be(8, n) && sint(static_cast<std::int64_t>(n));
+            case 0xdc:
+                return be(2, n) && array(n, depth);
+            case 0xdd:
+                return be(4, n) && array(n, depth);
+            case 0xde:
+                return be(2, n) && map(n, depth);
+            case 0xdf:
+                return be(4, n) && map(n, depth);
+            default:
+                return false;  // ext (the general path knows Salt's), or 0xc1
+        }
+    }
+
+private:
+    bool be(unsigned bytes, std::uint64_t& v) {
+        if (in_.size() - pos_ < bytes) return false;
+        v = 0;
+        for (unsigned i = 0; i < bytes; ++i) v = (v << 8) | static_cast<unsigned char>(in_[pos_ + i]);
+        pos_ += bytes;
+        return true;
+    }
+
+    // The value model normalises every non-negative integer to unsigned, whatever its format.
+    bool uint(std::uint64_t v) {
+        char buf[24];
+        out_.append(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
+        return true;
+    }
+    bool sint(std::int64_t v) { return v >= 0 ? uint(static_cast<std::uint64_t>(v)) : signed_digits(v); }
+    bool signed_digits(std::int64_t v) {
+        char buf[24];
+        out_.append(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
+        return true;
+    }
+
+    bool bytes(std::uint64_t n, std::string_view& s) {
+        if (in_.size() - pos_ < n) return false;
+        s = in_.substr(pos_, static_cast<std::size_t>(n));
+        pos_ += static_cast<std::size_t>(n);
+        return true;
+    }
+    bool string(std::uint64_t n) {
+        std::string_view s;
+        if (!bytes(n, s)) return false;
+        if (!append_json_string(out_, s)) issues |= issue_invalid_utf8;
+        return true;
+    }
+
+    bool array(std::uint64_t n, unsigned depth) {
+        if (n == 0) {
+            out_ += "[]";
+            return true;
+        }
+        out_ += '[';
+        for (std::uint64_t i = 0; i < n; ++i) {
+            if (i != 0) out_ += ", ";
+            if (!value(depth + 1)) return false;
+        }
+        out_ += ']';
+        return true;
+    }
+
+    // Only str keys (bin keys merge with equal str keys in Salt's decode step), none repeated.
+    bool map(std::uint64_t n, unsigned depth) {
+        if (n == 0) {
+            out_ += "{}";
+            return true;
+        }
+        if (n > max_pairwise_keys) return false;
+        std::string_view keys[max_pairwise_keys];
+        out_ += '{';
+        for (std::size_t i = 0; i < n; ++i) {
+            if (i != 0) out_ += ", ";
+            if (!key(keys[i])) return false;
+            for (std::size_t j = 0; j < i; ++j)
+                if (keys[j] == keys[i]) return false;
+            if (!append_json_string(out_, keys[i])) issues |= issue_invalid_utf8;
+            out_ += ": ";
+            if (!value(depth + 1)) return false;
+        }
+        out_ += '}';
+        return true;
+    }
+
+    bool key(std::string_view& k) {
+        if (pos_ >= in_.size()) return false;
+        const auto b = static_cast<unsigned char>(in_[pos_++]);
+        std::uint64_t n = 0;
+        if (b >= 0xa0 && b <= 0xbf)
+            n = b & 0x1fu;
+        else if (!((b == 0xd9 && be(1, n)) || (b == 0xda && be(2, n)) || (b == 0xdb && be(4, n))))
+            return false;
+        return bytes(n, k);
+    }
+
+    std::string_view in_;
+    std::string& out_;
+    std::size_t pos_ = 0;
+};
+
+}  // namespace
+
+bool render_packed_json(std::string_view packed, std::string& out, unsigned& issues) {
+    const std::size_t mark = out.size();
+    transcoder t(packed, out);
+    if (!t.value(0)) {
+        out.resize(mark);
+        return false;
+    }
+    issues |= t.issues;
+    return true;
+}
+
+}  // namespace tagbus
