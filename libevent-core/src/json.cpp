@@ -23,6 +23,7 @@
 #endif
 
 #include "json_keys.hpp"
+#include "json_write.hpp"
 #include "tagbus/event.hpp"
 
 namespace tagbus {
@@ -483,20 +484,17 @@ const unsigned char* skip_plain(const unsigned char* p, const unsigned char* end
 
 }  // namespace
 
-bool append_json_string(std::string& out, std::string_view s) {
+namespace detail {
+
+char* write_json_string(char* w, std::string_view s, bool& valid) {
     auto* p = reinterpret_cast<const unsigned char*>(s.data());
     auto* end = p + s.size();
     auto* run = p;  // start of bytes not yet copied
-    p = skip_plain(p, end);
-    if (p == end) {  // nothing to escape: one append for quotes and text
-        const std::size_t at = out.size();
-        out.append(s.size() + 2, '"');
-        std::memcpy(out.data() + at + 1, s.data(), s.size());
-        return true;
-    }
-    bool valid = true;
-    auto flush = [&] { out.append(reinterpret_cast<const char*>(run), static_cast<std::size_t>(p - run)); };
-    out += '"';
+    auto flush = [&] {
+        std::memcpy(w, run, static_cast<std::size_t>(p - run));
+        w += p - run;
+    };
+    *w++ = '"';
     while (p < end) {
         const unsigned c = *p;
         if (plain_ascii[c]) {
@@ -504,37 +502,56 @@ bool append_json_string(std::string& out, std::string_view s) {
             continue;
         }
         if (c >= 0x80) {
-            if (const std::size_t n = detail::utf8_sequence(p, end)) {
+            if (const std::size_t n = utf8_sequence(p, end)) {
                 p += n;
                 continue;
             }
             flush();
             // Python's backslashreplace spelling; the backslash itself then needs escaping.
-            out += "\\\\x";
-            out += detail::hex_digits[c >> 4];
-            out += detail::hex_digits[c & 15];
+            std::memcpy(w, "\\\\x", 3);
+            w[3] = hex_digits[c >> 4];
+            w[4] = hex_digits[c & 15];
+            w += 5;
             valid = false;
         } else {
             flush();
-            out += '\\';
+            *w++ = '\\';
             switch (c) {
-                case '"': out += '"'; break;
-                case '\\': out += '\\'; break;
-                case '\b': out += 'b'; break;
-                case '\t': out += 't'; break;
-                case '\n': out += 'n'; break;
-                case '\f': out += 'f'; break;
-                case '\r': out += 'r'; break;
+                case '"': *w++ = '"'; break;
+                case '\\': *w++ = '\\'; break;
+                case '\b': *w++ = 'b'; break;
+                case '\t': *w++ = 't'; break;
+                case '\n': *w++ = 'n'; break;
+                case '\f': *w++ = 'f'; break;
+                case '\r': *w++ = 'r'; break;
                 default:
-                    out += "u00";
-                    out += detail::hex_digits[c >> 4];
-                    out += detail::hex_digits[c & 15];
+                    std::memcpy(w, "u00", 3);
+                    w[3] = hex_digits[c >> 4];
+                    w[4] = hex_digits[c & 15];
+                    w += 5;
             }
         }
         run = ++p;
     }
     flush();
-    out += '"';
+    *w++ = '"';
+    return w;
+}
+
+}  // namespace detail
+
+bool append_json_string(std::string& out, std::string_view s) {
+    auto* p = reinterpret_cast<const unsigned char*>(s.data());
+    const std::size_t at = out.size();
+    if (skip_plain(p, p + s.size()) == p + s.size()) {  // nothing to escape: quotes and text
+        out.append(s.size() + 2, '"');
+        std::memcpy(out.data() + at + 1, s.data(), s.size());
+        return true;
+    }
+    bool valid = true;
+    out.resize(at + detail::json_string_bound(s.size()));
+    char* const end = detail::write_json_string(out.data() + at, s, valid);
+    out.resize(static_cast<std::size_t>(end - out.data()));
     return valid;
 }
 

@@ -6,9 +6,15 @@
 // direct spelling of the bytes. Anything else (ext values, non-str or repeated keys, big maps,
 // malformed input) returns false and the caller takes the general path, which is the
 // authority: the unit tests check that both agree wherever this one answers.
+//
+// Output goes to a per-thread scratch buffer sized for the worst case up front (no bounds checks
+// or string growth per token), then to the caller's string in one append.
 #include <charconv>
 #include <cstdint>
+#include <cstring>
+#include <memory>
 
+#include "json_write.hpp"
 #include "tagbus/json.hpp"
 
 namespace tagbus {
@@ -19,10 +25,28 @@ constexpr unsigned max_depth = 256;
 // Larger maps are checked for repeated keys by the general path.
 constexpr std::size_t max_pairwise_keys = 16;
 
+// The most output one input byte can cause: `false, ` in an array of falses (7), a control
+// character in a string (6); a float64 (9 bytes) or int (2-9 bytes) writes at most 24.
+constexpr std::size_t max_expansion = 8;
+constexpr std::size_t slack = 64;
+
+struct scratch {
+    std::unique_ptr<char[]> buf;
+    std::size_t size = 0;
+    char* reserve(std::size_t n) {
+        if (n > size) {
+            buf.reset(new char[n]);  // uninitialised: every byte used is written first
+            size = n;
+        }
+        return buf.get();
+    }
+};
+
 class transcoder {
 public:
-    transcoder(std::string_view in, std::string& out) : in_(in), out_(out) {}
+    transcoder(std::string_view in, char* out) : in_(in), w_(out) {}
     unsigned issues = 0;
+    char* end() const { return w_; }
 
     bool value(unsigned depth) {
         if (pos_ >= in_.size() || depth > max_depth) return false;
@@ -35,14 +59,11 @@ public:
         std::uint64_t n = 0;
         switch (b) {
             case 0xc0:
-                out_ += "null";
-                return true;
+                return put("null", 4);
             case 0xc2:
-                out_ += "false";
-                return true;
+                return put("false", 5);
             case 0xc3:
-                out_ += "true";
-                return true;
+                return put("true", 4);
             case 0xc4:
             case 0xd9:
                 return be(1, n) && string(n);  // bin is shown as its text
@@ -52,16 +73,10 @@ public:
             case 0xc6:
             case 0xdb:
                 return be(4, n) && string(n);
-            case 0xca: {
-                if (!be(4, n)) return false;
-                append_py_float(out_, std::bit_cast<float>(static_cast<std::uint32_t>(n)));
-                return true;
-            }
-            case 0xcb: {
-                if (!be(8, n)) return false;
-                append_py_float(out_, std::bit_cast<double>(n));
-                return true;
-            }
+            case 0xca:
+                return be(4, n) && real(std::bit_cast<float>(static_cast<std::uint32_t>(n)));
+            case 0xcb:
+                return be(8, n) && real(std::bit_cast<double>(n));
             case 0xcc:
                 return be(1, n) && uint(n);
             case 0xcd:
@@ -92,6 +107,12 @@ public:
     }
 
 private:
+    bool put(const char* s, std::size_t n) {
+        std::memcpy(w_, s, n);
+        w_ += n;
+        return true;
+    }
+
     bool be(unsigned bytes, std::uint64_t& v) {
         if (in_.size() - pos_ < bytes) return false;
         v = 0;
@@ -100,17 +121,21 @@ private:
         return true;
     }
 
-    // The value model normalises every non-negative integer to unsigned, whatever its format.
-    bool uint(std::uint64_t v) {
-        char buf[24];
-        out_.append(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
+    // The value model normalises every non-negative integer to unsigned, whatever its format;
+    // to_chars spells both the same way.
+    template <typename I>
+    bool digits(I v) {
+        w_ = std::to_chars(w_, w_ + 24, v).ptr;
         return true;
     }
-    bool sint(std::int64_t v) { return v >= 0 ? uint(static_cast<std::uint64_t>(v)) : signed_digits(v); }
-    bool signed_digits(std::int64_t v) {
-        char buf[24];
-        out_.append(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
-        return true;
+    bool uint(std::uint64_t v) { return digits(v); }
+    bool sint(std::int64_t v) { return digits(v); }
+
+    bool real(double d) {
+        thread_local std::string text;
+        text.clear();
+        append_py_float(text, d);
+        return put(text.data(), text.size());
     }
 
     bool bytes(std::uint64_t n, std::string_view& s) {
@@ -121,44 +146,40 @@ private:
     }
     bool string(std::uint64_t n) {
         std::string_view s;
-        if (!bytes(n, s)) return false;
-        if (!append_json_string(out_, s)) issues |= issue_invalid_utf8;
+        return bytes(n, s) && quoted(s);
+    }
+    bool quoted(std::string_view s) {
+        bool valid = true;
+        w_ = detail::write_json_string(w_, s, valid);
+        if (!valid) issues |= issue_invalid_utf8;
         return true;
     }
 
     bool array(std::uint64_t n, unsigned depth) {
-        if (n == 0) {
-            out_ += "[]";
-            return true;
-        }
-        out_ += '[';
+        *w_++ = '[';
         for (std::uint64_t i = 0; i < n; ++i) {
-            if (i != 0) out_ += ", ";
+            if (i != 0) put(", ", 2);
             if (!value(depth + 1)) return false;
         }
-        out_ += ']';
+        *w_++ = ']';
         return true;
     }
 
     // Only str keys (bin keys merge with equal str keys in Salt's decode step), none repeated.
     bool map(std::uint64_t n, unsigned depth) {
-        if (n == 0) {
-            out_ += "{}";
-            return true;
-        }
         if (n > max_pairwise_keys) return false;
         std::string_view keys[max_pairwise_keys];
-        out_ += '{';
+        *w_++ = '{';
         for (std::size_t i = 0; i < n; ++i) {
-            if (i != 0) out_ += ", ";
+            if (i != 0) put(", ", 2);
             if (!key(keys[i])) return false;
             for (std::size_t j = 0; j < i; ++j)
                 if (keys[j] == keys[i]) return false;
-            if (!append_json_string(out_, keys[i])) issues |= issue_invalid_utf8;
-            out_ += ": ";
+            quoted(keys[i]);
+            put(": ", 2);
             if (!value(depth + 1)) return false;
         }
-        out_ += '}';
+        *w_++ = '}';
         return true;
     }
 
@@ -174,19 +195,18 @@ private:
     }
 
     std::string_view in_;
-    std::string& out_;
+    char* w_;
     std::size_t pos_ = 0;
 };
 
 }  // namespace
 
 bool render_packed_json(std::string_view packed, std::string& out, unsigned& issues) {
-    const std::size_t mark = out.size();
-    transcoder t(packed, out);
-    if (!t.value(0)) {
-        out.resize(mark);
-        return false;
-    }
+    thread_local scratch buf;
+    char* const start = buf.reserve(packed.size() * max_expansion + slack);
+    transcoder t(packed, start);
+    if (!t.value(0)) return false;
+    out.append(start, static_cast<std::size_t>(t.end() - start));
     issues |= t.issues;
     return true;
 }

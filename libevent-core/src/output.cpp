@@ -21,7 +21,9 @@ bool append_raw_tag(std::string& out, std::string_view tag) {
         // Runs of ASCII and of valid sequences are copied in one append each.
         const auto* run = p;
         while (p < end) {
-            const std::size_t n = *p < 0x80 ? 1 : detail::utf8_sequence(p, end);
+            while (p < end && *p < 0x80) ++p;
+            if (p == end) break;
+            const std::size_t n = detail::utf8_sequence(p, end);
             if (n == 0) break;
             p += n;
         }
