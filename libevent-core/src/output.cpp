@@ -1,5 +1,7 @@
 #include "tagbus/output.hpp"
 
+#include <optional>
+
 #include "utf8.hpp"
 
 namespace tagbus {
@@ -38,60 +40,54 @@ bool append_raw_tag(std::string& out, std::string_view tag) {
     return clean;
 }
 
-}  // namespace
-
-render_outcome format_event(std::string_view tag, const value& data, const output_options& opts, std::string& out) {
+// One output line around the data: JSON lines' {"tag": ..., "data": ...} or Salt's "tag TAB data",
+// LF-terminated. `data` appends the data's JSON with the options it is given and returns its
+// outcome, or nullopt when it did not render; on nullopt or drop, `out` is left as it was.
+template <typename Data>
+std::optional<render_outcome> format_line(std::string_view tag, const output_options& opts, std::string& out,
+                                          Data data) {
     const std::size_t start = out.size();
+    const bool lines = opts.format == output_format::json_lines;
     render_outcome r;
-    if (opts.format == output_format::json_lines) {
+    if (lines) {
         out += "{\"tag\": ";
         if (!append_json_string(out, tag)) r.issues |= issue_invalid_utf8;
         out += ", \"data\": ";
-        render_outcome d = render_json(data, out, render_options{});
-        if (d.drop) {
-            out.resize(start);
-            return d;
-        }
-        r.issues |= d.issues;
-        out += "}\n";
-        return r;
+    } else {
+        if (opts.color) out += tag_on;
+        if (!append_raw_tag(out, tag)) r.issues |= issue_invalid_utf8;
+        if (opts.color) out += tag_off;
+        out += '\t';
     }
-    if (opts.color) out += tag_on;
-    if (!append_raw_tag(out, tag)) r.issues |= issue_invalid_utf8;
-    if (opts.color) out += tag_off;
-    out += '\t';
-    render_outcome d = render_json(data, out, render_options{opts.pretty, opts.color ? &palette : nullptr});
-    if (d.drop) {
+    const std::optional<render_outcome> d =
+        data(lines ? render_options{} : render_options{opts.pretty, opts.color ? &palette : nullptr});
+    if (!d || d->drop) {
         out.resize(start);
         return d;
     }
-    r.issues |= d.issues;
-    out += '\n';
+    r.issues |= d->issues;
+    out += lines ? "}\n" : "\n";
     return r;
+}
+
+}  // namespace
+
+render_outcome format_event(std::string_view tag, const value& data, const output_options& opts, std::string& out) {
+    return *format_line(tag, opts, out, [&](const render_options& ro) {
+        return std::optional<render_outcome>(render_json(data, out, ro));
+    });
 }
 
 result<render_outcome> format_packed_event(std::string_view tag, std::string_view packed, const output_options& opts,
                                            std::string& out) {
+    // Uncoloured compact JSON is what render_packed_json spells; it declines anything unusual.
     if (!opts.pretty && !opts.color) {
-        const std::size_t start = out.size();
-        render_outcome r;
-        if (opts.format == output_format::json_lines) {
-            out += "{\"tag\": ";
-            if (!append_json_string(out, tag)) r.issues |= issue_invalid_utf8;
-            out += ", \"data\": ";
-            if (render_packed_json(packed, out, r.issues)) {
-                out += "}\n";
-                return r;
-            }
-        } else {
-            if (!append_raw_tag(out, tag)) r.issues |= issue_invalid_utf8;
-            out += '\t';
-            if (render_packed_json(packed, out, r.issues)) {
-                out += '\n';
-                return r;
-            }
-        }
-        out.resize(start);
+        auto r = format_line(tag, opts, out, [&](const render_options&) -> std::optional<render_outcome> {
+            render_outcome d;
+            if (!render_packed_json(packed, out, d.issues)) return std::nullopt;
+            return d;
+        });
+        if (r) return *r;
     }
     std::size_t used = 0;
     auto data = unpack(packed, used);
