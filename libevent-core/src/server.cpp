@@ -1,7 +1,10 @@
-// bus_server: pull connections in, one shared block of re-framed events per read out to every
-// subscriber (SALT-WIRE §4). Every connection and listener is heap-allocated and deleted by its
-// close callback only; `owner` is cleared when the server lets go of it, so a callback arriving
-// after stop() (or after the server is gone) touches nothing but the connection itself.
+// bus_server: pull connections in, re-framed events out to every subscriber (SALT-WIRE §4). The
+// frames read from every publisher during one loop iteration go into one shared block, handed to
+// every subscriber's queue once, after the poll phase (a uv_check handle): with 10,000
+// subscribers and 1,000 publishers, queueing per read would cost publishers x subscribers queue
+// entries per round. Every connection, listener and the check handle is heap-allocated and
+// deleted by its close callback only; `owner` is cleared when the server lets go of it, so a
+// callback arriving after stop() (or after the server is gone) touches nothing but itself.
 #include "tagbus/server.hpp"
 
 #include <arpa/inet.h>
@@ -26,9 +29,15 @@ namespace {
 // One read of the pull side can carry many frames; 64 KiB keeps the syscall count low without
 // holding much memory. The buffer is shared: libuv calls alloc_cb and read_cb back to back.
 constexpr std::size_t read_buffer_size = 64 * 1024;
+// A block is handed out early once it holds this much: one block then never carries much more
+// than one read's worth, which the max_subscriber_buffer rules assume (server.hpp).
+constexpr std::size_t block_flush_size = read_buffer_size;
 // Blocks are recycled so a steady stream allocates nothing; huge ones are not worth keeping.
 constexpr std::size_t pool_keep_capacity = 1u << 20;
 constexpr std::size_t pool_max_blocks = 64;
+// A subscriber's write vectors shrink back after a burst: 10,000 idle subscribers must not each
+// keep room for the longest queue they once had.
+constexpr std::size_t queue_keep_capacity = 16;
 
 std::string reason(int uv_err) { return std::strerror(-uv_err); }
 
@@ -47,6 +56,7 @@ uv_stream_t* as_stream(stream_handle& h) { return reinterpret_cast<uv_stream_t*>
 uv_handle_t* as_handle(stream_handle& h) { return reinterpret_cast<uv_handle_t*>(&h); }
 
 struct listener;
+struct flusher;
 struct pull_conn;
 struct pub_conn;
 struct server_state;
@@ -67,11 +77,16 @@ struct server_state {
     std::uint64_t next_number = 1;
     detail::listener* pull_listener = nullptr;
     detail::listener* pub_listener = nullptr;
+    detail::flusher* flusher = nullptr;
+    // Unordered: a connection knows its slot, so leaving is O(1) even with 10,000 connected.
     std::vector<detail::pull_conn*> publishers;
     std::vector<detail::pub_conn*> subscribers;
     std::vector<detail::created_file> created;
     std::vector<detail::block*> pool;
-    std::vector<std::pair<std::size_t, std::size_t>> bodies;  // offset, size within the block
+    // This loop iteration's frames, not yet queued to subscribers, and where each body is in it.
+    detail::block* open = nullptr;
+    std::vector<std::pair<std::size_t, std::size_t>> bodies;  // offset, size
+    std::vector<detail::pub_conn*> full;                      // scratch for flush()
     char read_buffer[detail::read_buffer_size];
 
     server_state(event_loop& l, server_options o)
@@ -86,9 +101,11 @@ struct server_state {
     detail::block* acquire();
     void release(detail::block* b);
     void deliver(detail::pull_conn* c);
+    void flush();
     void drop_publisher(detail::pull_conn* c);
     void drop_subscriber(detail::pub_conn* c);
-    void update_back_pressure();
+    void check_pause();
+    void check_resume(detail::pub_conn* shrunk);
     result<void> prepare_unix(const endpoint& ep);
     result<void> bind(const endpoint& ep, bool pub_side);
 };
@@ -100,11 +117,17 @@ struct listener {
     bool tcp = false;
 };
 
+struct flusher {
+    uv_check_t h{};
+    server_state* owner = nullptr;
+};
+
 // What both connection kinds share; the uv handle's data points here.
 struct conn_base {
     stream_handle h{};
     server_state* owner = nullptr;
     std::uint64_t number = 0;
+    std::size_t slot = 0;  // index in the server's publishers or subscribers
     bool tcp = false;
     const char* role = "";
 };
@@ -135,7 +158,24 @@ std::size_t unwritten(pub_conn* c) {
 
 void free_block_list(server_state* owner, std::vector<block*>& blocks);
 
+/// Appends c to v; remove() takes it out again in O(1), moving the last one into its slot.
+template <typename Conn>
+void add(std::vector<Conn*>& v, Conn* c) {
+    c->slot = v.size();
+    v.push_back(c);
+}
+template <typename Conn>
+void remove(std::vector<Conn*>& v, Conn* c) {
+    v[c->slot] = v.back();
+    v[c->slot]->slot = c->slot;
+    v.pop_back();
+}
+
 void on_listener_closed(uv_handle_t* h) { delete static_cast<listener*>(h->data); }
+void on_flusher_closed(uv_handle_t* h) { delete static_cast<flusher*>(h->data); }
+void on_check(uv_check_t* h) {
+    if (auto* self = static_cast<flusher*>(h->data)->owner) self->flush();
+}
 void on_pull_closed(uv_handle_t* h) { delete static_cast<pull_conn*>(conn_of(h)); }
 void on_pub_closed(uv_handle_t* h) {
     auto* c = static_cast<pub_conn*>(conn_of(h));
@@ -191,7 +231,7 @@ void on_pull_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
         self->deliver(c);
         if (c->owner == nullptr) return;  // a callback stopped the server
         if (const failure* err = c->decoder.error()) {
-            // Frames before the bad one were delivered above; the stream cannot be resynchronised.
+            // Frames before the bad one were queued above; the stream cannot be resynchronised.
             self->log(log_level::warning, "dropping " + describe_peer(c) + " on " +
                                               self->opts.endpoints.pull.describe() + ": " + err->message);
             ++self->stats.dropped_connections;
@@ -230,6 +270,8 @@ void on_pub_written(uv_write_t* req, int status) {
     c->queued_bytes -= c->in_flight_bytes;
     c->in_flight_bytes = 0;
     free_block_list(c->owner, c->in_flight);
+    if (c->in_flight.capacity() > queue_keep_capacity) std::vector<block*>().swap(c->in_flight);
+    if (c->bufs.capacity() > queue_keep_capacity) std::vector<uv_buf_t>().swap(c->bufs);
     auto* self = c->owner;
     if (self == nullptr) return;
     if (status < 0) {
@@ -238,7 +280,7 @@ void on_pub_written(uv_write_t* req, int status) {
         return;
     }
     if (!c->queue.empty()) start_write(c);
-    self->update_back_pressure();
+    self->check_resume(c);
 }
 
 void start_write(pub_conn* c) {
@@ -292,18 +334,18 @@ void on_connection(uv_stream_t* server, int status) {
     }
     if (l->tcp) uv_tcp_nodelay(&c->h.tcp, 1);
     if (l->pub_side) {
-        self->subscribers.push_back(static_cast<pub_conn*>(c));
+        add(self->subscribers, static_cast<pub_conn*>(c));
         self->stats.subscribers = self->subscribers.size();
         uv_read_start(as_stream(c->h), on_alloc, on_pub_read);
     } else {
-        self->publishers.push_back(static_cast<pull_conn*>(c));
+        add(self->publishers, static_cast<pull_conn*>(c));
         self->stats.publishers = self->publishers.size();
-        // While paused, a new publisher waits with the others (update_back_pressure starts it).
+        // While paused, a new publisher waits with the others (check_resume starts it).
         if (!self->publishers_paused) uv_read_start(as_stream(c->h), on_alloc, on_pull_read);
     }
     self->log(log_level::debug, describe_peer(c) + " connected");
     // A new subscriber has nothing queued: publishers paused for the others may go on.
-    if (l->pub_side) self->update_back_pressure();
+    if (l->pub_side) self->check_resume(static_cast<pub_conn*>(c));
 }
 
 void free_block_list(server_state* owner, std::vector<block*>& blocks) {
@@ -400,23 +442,29 @@ void detail::server_state::release(detail::block* b) {
 void detail::server_state::deliver(detail::pull_conn* c) {
     // Nobody to tell: Salt drops the event too (no history), but the decoder must still advance.
     const bool wanted = !subscribers.empty() || static_cast<bool>(opts.on_event);
-    detail::block* b = nullptr;
-    bodies.clear();
+    if (wanted && open != nullptr && open->bytes.size() + c->decoder.pending() > detail::block_flush_size) {
+        flush();
+        if (c->owner == nullptr) return;  // on_event stopped the server
+    }
     std::uint64_t count = 0;
     std::string_view body;
     while (c->decoder.next(body)) {
         ++count;
         if (!wanted) continue;
-        if (b == nullptr) b = acquire();
-        append_frame(b->bytes, body, opts.pub_framing);
+        if (open == nullptr) open = acquire();
+        append_frame(open->bytes, body, opts.pub_framing);
         // "body" is the frame's last value, so its bytes end the frame just appended.
-        bodies.emplace_back(b->bytes.size() - body.size(), body.size());
+        bodies.emplace_back(open->bytes.size() - body.size(), body.size());
     }
     stats.events += count;
+}
+
+void detail::server_state::flush() {
+    detail::block* b = std::exchange(open, nullptr);
     if (b == nullptr) return;
     // One reference per subscriber plus ours, held while on_event looks at the bodies.
     b->refs = subscribers.size() + 1;
-    std::vector<detail::pub_conn*> full;
+    full.clear();
     for (auto* sub : subscribers) {
         sub->queue.push_back(b);
         sub->queued_bytes += b->bytes.size();
@@ -438,33 +486,34 @@ void detail::server_state::deliver(detail::pull_conn* c) {
             if (!running) break;  // on_event stopped the server
         }
     }
+    bodies.clear();
     release(b);
-    update_back_pressure();
+    check_pause();
 }
 
 // The rule: publishers are paused while there is at least one subscriber and every subscriber has
 // more than half of max_subscriber_buffer unwritten (a slow one alone is dropped at the bound
-// instead, the others keep it from pausing). They are resumed once any subscriber is down to a
+// instead, the others keep it from pausing). They are resumed once a subscriber is down to a
 // quarter (checked as its writes complete), a new one connects, or none is left (events are then
-// dropped, as in Salt). Re-checked after every read, completed write, connect and drop.
-void detail::server_state::update_back_pressure() {
-    if (!running) return;
+// dropped, as in Salt). A backlog only grows when a block is queued and only shrinks when a write
+// completes, so pausing is checked after a block is queued or a subscriber leaves, and resuming
+// only for the subscriber whose write completed: no event costs a scan of every subscriber.
+void detail::server_state::check_pause() {
+    if (!running || publishers_paused || subscribers.empty()) return;
     const std::size_t high = opts.max_subscriber_buffer / 2;
-    const std::size_t low = opts.max_subscriber_buffer / 4;
-    if (!publishers_paused) {
-        if (subscribers.empty()) return;
-        for (auto* sub : subscribers) {
-            if (detail::unwritten(sub) <= high) return;
-        }
-        publishers_paused = true;
-        for (auto* c : publishers) uv_read_stop(detail::as_stream(c->h));
-        log(log_level::info, "pausing " + std::to_string(publishers.size()) +
-                                 " publisher(s): every subscriber has more than " + std::to_string(high) +
-                                 " bytes queued");
-        return;
+    for (auto* sub : subscribers) {
+        if (detail::unwritten(sub) <= high) return;
     }
-    bool resume = subscribers.empty();
-    for (auto* sub : subscribers) resume = resume || detail::unwritten(sub) <= low;
+    publishers_paused = true;
+    for (auto* c : publishers) uv_read_stop(detail::as_stream(c->h));
+    log(log_level::info, "pausing " + std::to_string(publishers.size()) +
+                             " publisher(s): every subscriber has more than " + std::to_string(high) + " bytes queued");
+}
+
+void detail::server_state::check_resume(detail::pub_conn* shrunk) {
+    if (!running || !publishers_paused) return;
+    const bool resume =
+        subscribers.empty() || (shrunk != nullptr && detail::unwritten(shrunk) <= opts.max_subscriber_buffer / 4);
     if (!resume) return;
     publishers_paused = false;
     for (auto* c : publishers) uv_read_start(detail::as_stream(c->h), detail::on_alloc, detail::on_pull_read);
@@ -472,14 +521,14 @@ void detail::server_state::update_back_pressure() {
 }
 
 void detail::server_state::drop_publisher(detail::pull_conn* c) {
-    std::erase(publishers, c);
+    detail::remove(publishers, c);
     stats.publishers = publishers.size();
     c->owner = nullptr;
     uv_close(detail::as_handle(c->h), detail::on_pull_closed);
 }
 
 void detail::server_state::drop_subscriber(detail::pub_conn* c) {
-    std::erase(subscribers, c);
+    detail::remove(subscribers, c);
     stats.subscribers = subscribers.size();
     // Release queued blocks now, while the pool is reachable; the in-flight write completes with
     // UV_ECANCELED and sees no owner.
@@ -487,7 +536,9 @@ void detail::server_state::drop_subscriber(detail::pub_conn* c) {
     detail::free_block_list(this, c->queue);
     c->owner = nullptr;
     uv_close(detail::as_handle(c->h), detail::on_pub_closed);
-    update_back_pressure();
+    // Fewer subscribers: with none left publishers go on; otherwise all the rest may be behind.
+    check_resume(nullptr);
+    check_pause();
 }
 
 result<void> detail::server_state::prepare_unix(const endpoint& ep) {
@@ -559,6 +610,12 @@ result<void> bus_server::start() {
         if (auto r = p.prepare_unix(*ep); !r) return r;
     }
     p.running = true;
+    p.flusher = new detail::flusher;
+    p.flusher->owner = &p;
+    uv_check_init(p.loop, &p.flusher->h);
+    p.flusher->h.data = p.flusher;
+    uv_check_start(&p.flusher->h, detail::on_check);
+    uv_unref(reinterpret_cast<uv_handle_t*>(&p.flusher->h));  // the listeners keep the loop alive
     // Pull first: once the pub socket answers, the whole bus is ready (others probe pub).
     auto r = p.bind(eps.pull, false);
     if (r) r = p.bind(eps.pub, true);
@@ -580,6 +637,17 @@ void bus_server::stop() {
         uv_close(detail::as_handle(l->h), detail::on_listener_closed);
     }
     p.pull_listener = p.pub_listener = nullptr;
+    if (p.flusher != nullptr) {
+        p.flusher->owner = nullptr;
+        uv_close(reinterpret_cast<uv_handle_t*>(&p.flusher->h), detail::on_flusher_closed);
+        p.flusher = nullptr;
+    }
+    // Read but not yet queued: dropped with the subscribers it was for.
+    if (p.open != nullptr) {
+        p.open->refs = 1;
+        p.release(std::exchange(p.open, nullptr));
+        p.bodies.clear();
+    }
     while (!p.publishers.empty()) p.drop_publisher(p.publishers.back());
     while (!p.subscribers.empty()) p.drop_subscriber(p.subscribers.back());
     for (const auto& f : p.created) {
