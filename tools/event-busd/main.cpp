@@ -4,6 +4,7 @@
 // are bound and accept connections. A minion bus forwards fire_master events to the master bus of
 // the same host (the library's forwarder) when one is configured.
 #include <grp.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -58,6 +59,31 @@ result<void> write_pidfile(const std::string& path) {
         return fail(status::io, "cannot write pidfile " + path + ": " + std::strerror(err));
     }
     return {};
+}
+
+/// A bus holds one descriptor per connection, and is meant to hold 10,000 subscribers plus their
+/// publishers and its own files. The soft RLIMIT_NOFILE (often 1024) is raised to the hard limit,
+/// as redis and nginx do; a hard limit too low for that is worth one line, not a refusal to start.
+constexpr rlim_t wanted_open_files = 10000 + 1024;
+
+/// The warning to log when the bus cannot have wanted_open_files descriptors; none when it can.
+std::optional<std::string> raise_open_files_limit() {
+    rlimit lim{};
+    if (getrlimit(RLIMIT_NOFILE, &lim) != 0)
+        return "cannot read the open files limit: " + std::string(std::strerror(errno));
+    std::string why;
+    if (lim.rlim_cur < lim.rlim_max) {
+        const rlimit raised{lim.rlim_max, lim.rlim_max};
+        if (setrlimit(RLIMIT_NOFILE, &raised) == 0) {
+            lim = raised;
+        } else {
+            why = " (cannot raise it to the hard limit " + std::to_string(lim.rlim_max) + ": " + std::strerror(errno) +
+                  ")";
+        }
+    }
+    if (lim.rlim_cur >= wanted_open_files) return std::nullopt;
+    return "the open files limit (RLIMIT_NOFILE) is " + std::to_string(lim.rlim_cur) + why +
+           ": fewer than 10000 subscribers can connect";
 }
 
 }  // namespace
@@ -136,6 +162,7 @@ int main(int argc, char** argv) {
             cli::say(tool, "fire_master events are not forwarded: no master bus configured (use --master-sock-dir)");
         };
     }
+    const auto open_files_warning = raise_open_files_limit();
     bus_server server(loop, std::move(opts));
     // Watched before the start line: a script may signal as soon as it reads it.
     auto quit = [&] {
@@ -148,6 +175,8 @@ int main(int argc, char** argv) {
     if (auto r = server.start(); !r) return cli::fail(tool, r.error());
     cli::say(tool, "started the " + std::string(to_string(cfg.node)) + " bus in " + cfg.sock_dir + ": pub " +
                        eps.pub.describe() + ", pull " + eps.pull.describe());
+    // After the start line, which scripts wait for as the first.
+    if (open_files_warning) cli::say(tool, *open_files_warning);
     if (pidfile) {
         if (auto r = write_pidfile(*pidfile); !r) {
             server.stop();
