@@ -8,6 +8,7 @@
 #include "tagbus/server.hpp"
 
 #include <arpa/inet.h>
+#include <malloc.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -35,6 +36,11 @@ constexpr std::size_t block_flush_size = read_buffer_size;
 // Blocks are recycled so a steady stream allocates nothing; huge ones are not worth keeping.
 constexpr std::size_t pool_keep_capacity = 1u << 20;
 constexpr std::size_t pool_max_blocks = 64;
+constexpr std::size_t pool_idle_blocks = 2;  // what a trim (below) leaves in the pool
+// Dropping a subscriber with at least this much unwritten hands the freed memory back to the
+// system (malloc_trim) that long afterwards.
+constexpr std::size_t trim_threshold = 1u << 20;
+constexpr std::uint64_t trim_delay_ms = 1000;
 // A subscriber's write vectors shrink back after a burst: 10,000 idle subscribers must not each
 // keep room for the longest queue they once had.
 constexpr std::size_t queue_keep_capacity = 16;
@@ -57,6 +63,7 @@ uv_handle_t* as_handle(stream_handle& h) { return reinterpret_cast<uv_handle_t*>
 
 struct listener;
 struct flusher;
+struct trimmer;
 struct pull_conn;
 struct pub_conn;
 struct server_state;
@@ -78,6 +85,7 @@ struct server_state {
     detail::listener* pull_listener = nullptr;
     detail::listener* pub_listener = nullptr;
     detail::flusher* flusher = nullptr;
+    detail::trimmer* trimmer = nullptr;
     // Unordered: a connection knows its slot, so leaving is O(1) even with 10,000 connected.
     std::vector<detail::pull_conn*> publishers;
     std::vector<detail::pub_conn*> subscribers;
@@ -89,8 +97,7 @@ struct server_state {
     std::vector<detail::pub_conn*> full;                      // scratch for flush()
     char read_buffer[detail::read_buffer_size];
 
-    server_state(event_loop& l, server_options o)
-        : loop(static_cast<uv_loop_t*>(l.native())), opts(std::move(o)) {}
+    server_state(event_loop& l, server_options o) : loop(static_cast<uv_loop_t*>(l.native())), opts(std::move(o)) {}
     ~server_state();
     server_state(const server_state&) = delete;
     server_state& operator=(const server_state&) = delete;
@@ -102,6 +109,7 @@ struct server_state {
     void release(detail::block* b);
     void deliver(detail::pull_conn* c);
     void flush();
+    void trim();
     void drop_publisher(detail::pull_conn* c);
     void drop_subscriber(detail::pub_conn* c);
     void check_pause();
@@ -122,6 +130,13 @@ struct flusher {
     server_state* owner = nullptr;
 };
 
+// Gives freed memory back to the system a while after a big backlog was dropped (see
+// trim_threshold): by then the blocks the others were still writing are free as well.
+struct trimmer {
+    uv_timer_t h{};
+    server_state* owner = nullptr;
+};
+
 // What both connection kinds share; the uv handle's data points here.
 struct conn_base {
     stream_handle h{};
@@ -132,7 +147,9 @@ struct conn_base {
     const char* role = "";
 };
 
-conn_base* conn_of(const void* handle) { return static_cast<conn_base*>(static_cast<const uv_handle_t*>(handle)->data); }
+conn_base* conn_of(const void* handle) {
+    return static_cast<conn_base*>(static_cast<const uv_handle_t*>(handle)->data);
+}
 
 struct pull_conn : conn_base {
     frame_decoder decoder;
@@ -173,6 +190,10 @@ void remove(std::vector<Conn*>& v, Conn* c) {
 
 void on_listener_closed(uv_handle_t* h) { delete static_cast<listener*>(h->data); }
 void on_flusher_closed(uv_handle_t* h) { delete static_cast<flusher*>(h->data); }
+void on_trimmer_closed(uv_handle_t* h) { delete static_cast<trimmer*>(h->data); }
+void on_trim(uv_timer_t* h) {
+    if (auto* self = static_cast<trimmer*>(h->data)->owner) self->trim();
+}
 void on_check(uv_check_t* h) {
     if (auto* self = static_cast<flusher*>(h->data)->owner) self->flush();
 }
@@ -258,7 +279,7 @@ void on_pub_read(uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
     auto* self = c->owner;
     if (self == nullptr || nread >= 0) return;
     self->log(log_level::info, describe_peer(c) + (nread == UV_EOF ? std::string(" disconnected")
-                                                                    : " dropped: " + reason(static_cast<int>(nread))));
+                                                                   : " dropped: " + reason(static_cast<int>(nread))));
     self->drop_subscriber(c);
 }
 
@@ -293,8 +314,7 @@ void start_write(pub_conn* c) {
         c->in_flight_bytes += b->bytes.size();
     }
     c->req.data = c;
-    int rc = uv_write(&c->req, as_stream(c->h), c->bufs.data(), static_cast<unsigned>(c->bufs.size()),
-                      on_pub_written);
+    int rc = uv_write(&c->req, as_stream(c->h), c->bufs.data(), static_cast<unsigned>(c->bufs.size()), on_pub_written);
     if (rc < 0) {
         // Only a stream that is already shutting down refuses a write outright; its read side
         // reports the end and drops it.
@@ -473,10 +493,9 @@ void detail::server_state::flush() {
     }
     // Dropped, not waited for: a slow subscriber must never slow the others down.
     for (auto* sub : full) {
-        log(log_level::warning, "dropping " + detail::describe_peer(sub) + ": " +
-                                    std::to_string(detail::unwritten(sub)) +
-                                    " bytes queued exceed --max-subscriber-buffer " +
-                                    std::to_string(opts.max_subscriber_buffer));
+        log(log_level::warning,
+            "dropping " + detail::describe_peer(sub) + ": " + std::to_string(detail::unwritten(sub)) +
+                " bytes queued exceed --max-subscriber-buffer " + std::to_string(opts.max_subscriber_buffer));
         ++stats.dropped_connections;
         drop_subscriber(sub);
     }
@@ -489,6 +508,15 @@ void detail::server_state::flush() {
     bodies.clear();
     release(b);
     check_pause();
+}
+
+void detail::server_state::trim() {
+    // The pool is for a steady stream; after a burst it would keep its full size for nothing.
+    while (pool.size() > detail::pool_idle_blocks) {
+        delete pool.back();
+        pool.pop_back();
+    }
+    malloc_trim(0);
 }
 
 // The rule: publishers are paused while there is at least one subscriber and every subscriber has
@@ -528,6 +556,11 @@ void detail::server_state::drop_publisher(detail::pull_conn* c) {
 }
 
 void detail::server_state::drop_subscriber(detail::pub_conn* c) {
+    // A stalled subscriber's backlog (up to max_subscriber_buffer) ends up in the middle of the
+    // heap, which free() does not return to the system: without a trim an idle daemon would keep
+    // the peak of its worst subscriber for good.
+    if (trimmer != nullptr && detail::unwritten(c) >= detail::trim_threshold)
+        uv_timer_start(&trimmer->h, detail::on_trim, detail::trim_delay_ms, 0);
     detail::remove(subscribers, c);
     stats.subscribers = subscribers.size();
     // Release queued blocks now, while the pool is reachable; the in-flight write completes with
@@ -580,8 +613,8 @@ result<void> detail::server_state::bind(const endpoint& ep, bool pub_side) {
                 return fail(status::io, "cannot chmod " + ep.path + ": " + std::strerror(errno));
             }
             if (opts.group && chown(ep.path.c_str(), static_cast<uid_t>(-1), *opts.group) != 0) {
-                return fail(status::io, "cannot change the group of " + ep.path + " to " +
-                                            std::to_string(*opts.group) + ": " + std::strerror(errno));
+                return fail(status::io, "cannot change the group of " + ep.path + " to " + std::to_string(*opts.group) +
+                                            ": " + std::strerror(errno));
             }
         }
     }
@@ -616,6 +649,11 @@ result<void> bus_server::start() {
     p.flusher->h.data = p.flusher;
     uv_check_start(&p.flusher->h, detail::on_check);
     uv_unref(reinterpret_cast<uv_handle_t*>(&p.flusher->h));  // the listeners keep the loop alive
+    p.trimmer = new detail::trimmer;
+    p.trimmer->owner = &p;
+    uv_timer_init(p.loop, &p.trimmer->h);
+    p.trimmer->h.data = p.trimmer;
+    uv_unref(reinterpret_cast<uv_handle_t*>(&p.trimmer->h));
     // Pull first: once the pub socket answers, the whole bus is ready (others probe pub).
     auto r = p.bind(eps.pull, false);
     if (r) r = p.bind(eps.pub, true);
@@ -644,6 +682,11 @@ void bus_server::stop() {
         p.flusher->owner = nullptr;
         uv_close(reinterpret_cast<uv_handle_t*>(&p.flusher->h), detail::on_flusher_closed);
         p.flusher = nullptr;
+    }
+    if (p.trimmer != nullptr) {
+        p.trimmer->owner = nullptr;
+        uv_close(reinterpret_cast<uv_handle_t*>(&p.trimmer->h), detail::on_trimmer_closed);
+        p.trimmer = nullptr;
     }
     while (!p.publishers.empty()) p.drop_publisher(p.publishers.back());
     while (!p.subscribers.empty()) p.drop_subscriber(p.subscribers.back());
