@@ -527,7 +527,7 @@ result<bus_config> resolve_config(const config_request& req, const environment& 
     if (auto ht = o.string("hash_type", true)) {
         std::transform(ht->begin(), ht->end(), ht->begin(),
                        [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-        if (minion_hash("", *ht))
+        if (known_hash_type(*ht))
             cfg.hash_type = *ht;
         else
             o.bad("hash_type", *o.get("hash_type"), "a hashlib name such as sha256");

@@ -9,6 +9,7 @@
 //
 // Output goes to a per-thread scratch buffer sized for the worst case up front (no bounds checks
 // or string growth per token), then to the caller's string in one append.
+#include <bit>
 #include <charconv>
 #include <cstdint>
 #include <cstring>
@@ -26,9 +27,13 @@ constexpr unsigned max_depth = 256;
 constexpr std::size_t max_pairwise_keys = 16;
 
 // The most output one input byte can cause: `false, ` in an array of falses (7), a control
-// character in a string (6); a float64 (9 bytes) or int (2-9 bytes) writes at most 24.
+// character in a string (6); a float64 (9 bytes) or int (2-9 bytes) writes at most 26 with its
+// separator.
 constexpr std::size_t max_expansion = 8;
 constexpr std::size_t slack = 64;
+// Larger data takes the general path: the scratch buffer lives as long as the thread, and must
+// not keep eight times the largest event ever seen (frames may be 64 MiB).
+constexpr std::size_t max_packed = 1u << 20;
 
 struct scratch {
     std::unique_ptr<char[]> buf;
@@ -202,6 +207,7 @@ private:
 }  // namespace
 
 bool render_packed_json(std::string_view packed, std::string& out, unsigned& issues) {
+    if (packed.size() > max_packed) return false;
     thread_local scratch buf;
     char* const start = buf.reserve(packed.size() * max_expansion + slack);
     transcoder t(packed, start);

@@ -72,6 +72,8 @@ std::string endpoint::describe() const {
     return "tcp://" + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
 }
 
+bool known_hash_type(std::string_view hash_type) { return detail::openssl_name(hash_type) != nullptr; }
+
 result<std::string> minion_hash(std::string_view id, std::string_view hash_type) {
     const char* name = detail::openssl_name(hash_type);
     if (!name) return fail(status::config, "unknown hash_type '" + std::string(hash_type) + "'");

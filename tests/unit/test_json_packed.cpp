@@ -258,3 +258,19 @@ TEST_CASE("format_packed_event equals format_event for every output mode") {
     CHECK(bad.error().message == "truncated msgpack at byte 2");
     CHECK(out == "kept");
 }
+
+TEST_CASE("data over 1 MiB takes the general path, with the same output") {
+    // The fast path's scratch buffer lives as long as the thread; it is kept to small events.
+    const value big{map_t{{value{"pad"}, value{std::string(std::size_t{1} << 20, 'x')}}}};
+    const std::string packed = pack(big);
+    std::string fast;
+    unsigned issues = 0;
+    CHECK_FALSE(render_packed_json(packed, fast, issues));
+    CHECK(fast.empty());
+    std::string a, b;
+    format_event("t", big, output_options{}, a);
+    auto r = format_packed_event("t", packed, output_options{}, b);
+    REQUIRE(r);
+    CHECK(a == b);
+    CHECK(b.size() == (std::size_t{1} << 20) + 13);  // t TAB {"pad": "..."} LF
+}

@@ -43,8 +43,8 @@ render_outcome render_json(const value& v, std::string& out, const render_option
 /// Appends render_json's compact, uncoloured output for the msgpack object at the start of
 /// `packed` straight from its bytes (trailing bytes are ignored, as unpack(in, used) does), and
 /// ORs render_issue bits into `issues`. Returns false, leaving `out` as it was, for anything but
-/// the common case (ext values, keys that are not distinct str, maps over 16 keys, malformed or
-/// very deep data): decode and call render_json for those.
+/// the common case (ext values, keys that are not distinct str, maps over 16 keys, data over
+/// 1 MiB, malformed or very deep data): decode and call render_json for those.
 bool render_packed_json(std::string_view packed, std::string& out, unsigned& issues);
 
 /// Appends `s` as a JSON string literal (quotes included), json.dumps(ensure_ascii=False) style;

@@ -30,6 +30,10 @@ struct bus_endpoints {
 /// Error (status::config): "unknown hash_type 'foo'".
 result<std::string> minion_hash(std::string_view id, std::string_view hash_type);
 
+/// Whether `hash_type` (any case) names one of hashlib's digests, without loading libcrypto: a
+/// master only checks the setting, a minion computes its digest when it needs its socket names.
+bool known_hash_type(std::string_view hash_type);
+
 /// The longest Unix socket path the kernel takes (sun_path is 108 bytes with its NUL).
 inline constexpr std::size_t max_socket_path = 107;
 
