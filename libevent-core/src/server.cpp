@@ -63,7 +63,7 @@ uv_handle_t* as_handle(stream_handle& h) { return reinterpret_cast<uv_handle_t*>
 
 struct listener;
 struct flusher;
-struct trimmer;
+struct server_timer;
 struct pull_conn;
 struct pub_conn;
 struct server_state;
@@ -85,7 +85,8 @@ struct server_state {
     detail::listener* pull_listener = nullptr;
     detail::listener* pub_listener = nullptr;
     detail::flusher* flusher = nullptr;
-    detail::trimmer* trimmer = nullptr;
+    detail::server_timer* trimmer = nullptr;
+    detail::server_timer* stall_timer = nullptr;  // runs while publishers are paused
     // Unordered: a connection knows its slot, so leaving is O(1) even with 10,000 connected.
     std::vector<detail::pull_conn*> publishers;
     std::vector<detail::pub_conn*> subscribers;
@@ -110,6 +111,7 @@ struct server_state {
     void deliver(detail::pull_conn* c);
     void flush();
     void trim();
+    void check_stalled();
     void drop_publisher(detail::pull_conn* c);
     void drop_subscriber(detail::pub_conn* c);
     void check_pause();
@@ -130,9 +132,9 @@ struct flusher {
     server_state* owner = nullptr;
 };
 
-// Gives freed memory back to the system a while after a big backlog was dropped (see
-// trim_threshold): by then the blocks the others were still writing are free as well.
-struct trimmer {
+// A server-owned timer: the trim after a big drop (see trim_threshold), and the stall check while
+// publishers are paused (see check_stalled).
+struct server_timer {
     uv_timer_t h{};
     server_state* owner = nullptr;
 };
@@ -162,8 +164,9 @@ struct pub_conn : conn_base {
     std::vector<block*> queue;      // waiting for the next write
     std::vector<block*> in_flight;  // handed to the current uv_write
     std::vector<uv_buf_t> bufs;
-    std::size_t queued_bytes = 0;     // bytes queued or in flight
-    std::size_t in_flight_bytes = 0;  // the in-flight part of queued_bytes
+    std::size_t queued_bytes = 0;        // bytes queued or in flight
+    std::size_t in_flight_bytes = 0;     // the in-flight part of queued_bytes
+    std::size_t unwritten_at_check = 0;  // while publishers are paused: see check_stalled
     pub_conn() { role = "subscriber"; }
 };
 
@@ -190,9 +193,12 @@ void remove(std::vector<Conn*>& v, Conn* c) {
 
 void on_listener_closed(uv_handle_t* h) { delete static_cast<listener*>(h->data); }
 void on_flusher_closed(uv_handle_t* h) { delete static_cast<flusher*>(h->data); }
-void on_trimmer_closed(uv_handle_t* h) { delete static_cast<trimmer*>(h->data); }
+void on_timer_closed(uv_handle_t* h) { delete static_cast<server_timer*>(h->data); }
 void on_trim(uv_timer_t* h) {
-    if (auto* self = static_cast<trimmer*>(h->data)->owner) self->trim();
+    if (auto* self = static_cast<server_timer*>(h->data)->owner) self->trim();
+}
+void on_stall_check(uv_timer_t* h) {
+    if (auto* self = static_cast<server_timer*>(h->data)->owner) self->check_stalled();
 }
 void on_check(uv_check_t* h) {
     if (auto* self = static_cast<flusher*>(h->data)->owner) self->flush();
@@ -534,6 +540,9 @@ void detail::server_state::check_pause() {
     }
     publishers_paused = true;
     for (auto* c : publishers) uv_read_stop(detail::as_stream(c->h));
+    for (auto* sub : subscribers) sub->unwritten_at_check = detail::unwritten(sub);
+    if (stall_timer != nullptr)
+        uv_timer_start(&stall_timer->h, detail::on_stall_check, opts.stall_timeout_ms, opts.stall_timeout_ms);
     log(log_level::info, "pausing " + std::to_string(publishers.size()) +
                              " publisher(s): every subscriber has more than " + std::to_string(high) + " bytes queued");
 }
@@ -544,8 +553,31 @@ void detail::server_state::check_resume(detail::pub_conn* shrunk) {
         subscribers.empty() || (shrunk != nullptr && detail::unwritten(shrunk) <= opts.max_subscriber_buffer / 4);
     if (!resume) return;
     publishers_paused = false;
+    if (stall_timer != nullptr) uv_timer_stop(&stall_timer->h);
     for (auto* c : publishers) uv_read_start(detail::as_stream(c->h), detail::on_alloc, detail::on_pull_read);
     log(log_level::info, "resuming " + std::to_string(publishers.size()) + " publisher(s)");
+}
+
+// While publishers wait, a subscriber whose backlog has not shrunk at all for stall_timeout_ms
+// is stalled rather than slow (a stopped process, a reader that never reads): it is dropped, as
+// it would be at max_subscriber_buffer had publishers not been paused, so that it cannot hold
+// the bus forever. Subscribers that made any progress are given another period.
+void detail::server_state::check_stalled() {
+    if (!running || !publishers_paused) return;
+    full.clear();
+    for (auto* sub : subscribers) {
+        const std::size_t now = detail::unwritten(sub);
+        if (now >= sub->unwritten_at_check) full.push_back(sub);
+        sub->unwritten_at_check = now;
+    }
+    const std::vector<detail::pub_conn*> stalled = full;  // drop_subscriber may reuse `full`
+    for (auto* sub : stalled) {
+        log(log_level::warning, "dropping " + detail::describe_peer(sub) + ": no write progress for " +
+                                    std::to_string(opts.stall_timeout_ms) + " ms while publishers wait (" +
+                                    std::to_string(detail::unwritten(sub)) + " bytes queued)");
+        ++stats.dropped_connections;
+        drop_subscriber(sub);
+    }
 }
 
 void detail::server_state::drop_publisher(detail::pull_conn* c) {
@@ -649,11 +681,13 @@ result<void> bus_server::start() {
     p.flusher->h.data = p.flusher;
     uv_check_start(&p.flusher->h, detail::on_check);
     uv_unref(reinterpret_cast<uv_handle_t*>(&p.flusher->h));  // the listeners keep the loop alive
-    p.trimmer = new detail::trimmer;
-    p.trimmer->owner = &p;
-    uv_timer_init(p.loop, &p.trimmer->h);
-    p.trimmer->h.data = p.trimmer;
-    uv_unref(reinterpret_cast<uv_handle_t*>(&p.trimmer->h));
+    for (auto** t : {&p.trimmer, &p.stall_timer}) {
+        *t = new detail::server_timer;
+        (*t)->owner = &p;
+        uv_timer_init(p.loop, &(*t)->h);
+        (*t)->h.data = *t;
+        uv_unref(reinterpret_cast<uv_handle_t*>(&(*t)->h));
+    }
     // Pull first: once the pub socket answers, the whole bus is ready (others probe pub).
     auto r = p.bind(eps.pull, false);
     if (r) r = p.bind(eps.pub, true);
@@ -683,10 +717,11 @@ void bus_server::stop() {
         uv_close(reinterpret_cast<uv_handle_t*>(&p.flusher->h), detail::on_flusher_closed);
         p.flusher = nullptr;
     }
-    if (p.trimmer != nullptr) {
-        p.trimmer->owner = nullptr;
-        uv_close(reinterpret_cast<uv_handle_t*>(&p.trimmer->h), detail::on_trimmer_closed);
-        p.trimmer = nullptr;
+    for (auto** t : {&p.trimmer, &p.stall_timer}) {
+        if (*t == nullptr) continue;
+        (*t)->owner = nullptr;
+        uv_close(reinterpret_cast<uv_handle_t*>(&(*t)->h), detail::on_timer_closed);
+        *t = nullptr;
     }
     while (!p.publishers.empty()) p.drop_publisher(p.publishers.back());
     while (!p.subscribers.empty()) p.drop_subscriber(p.subscribers.back());

@@ -892,3 +892,38 @@ TEST_CASE("back-pressure: publishers wait while every subscriber is behind, and 
     }
     check_closed(loop);
 }
+
+TEST_CASE("back-pressure: a subscriber that writes nothing while publishers wait is dropped after stall_timeout_ms") {
+    temp_dir dir;
+    event_loop loop;
+    log_sink log;
+    {
+        auto eps = unix_endpoints(dir.path);
+        auto opts = srv_opts(eps, log);
+        opts.max_subscriber_buffer = 1024 * 1024;
+        opts.stall_timeout_ms = 100;
+        bus_server server(loop, opts);
+        REQUIRE(server.start());
+        int idle = idle_subscriber(eps.pub.path);
+        REQUIRE(run_until(loop, [&] { return server.stats().subscribers == 1; }));
+        auto bodies = small_bodies(16000);  // about 6 MiB: the lone subscriber pauses publishers
+        std::string s;
+        for (const auto& b : bodies) append_frame(s, b, framing::legacy);
+        auto res = push(loop, eps.pull, {s});
+        // Paused, then the idle one (never reading, its socket still open) is dropped and the
+        // publisher is read to the end: the bus is not held by a stalled reader.
+        REQUIRE(run_until(loop, [&] { return res->done && server.stats().events == bodies.size(); }));
+        CHECK(res->error == 0);
+        CHECK(logged(log, "pausing 1 publisher(s)"));
+        CHECK(logged(log, "resuming 1 publisher(s)"));
+        CHECK(server.stats().dropped_connections == 1);
+        CHECK(server.stats().subscribers == 0);
+        REQUIRE(log.warnings.size() == 1);
+        const std::string& w = log.warnings[0];
+        CHECK(w.starts_with("dropping subscriber #1 (pid " + std::to_string(getpid()) +
+                            "): no write progress for 100 ms while publishers wait ("));
+        CHECK(w.ends_with(" bytes queued)"));
+        ::close(idle);
+    }
+    check_closed(loop);
+}

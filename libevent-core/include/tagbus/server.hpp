@@ -33,6 +33,10 @@ struct server_options {
     /// Keep it well above twice one read's worth (64 KiB, or one whole larger frame), which lands
     /// on every subscriber at once: below that even a subscriber that keeps up may be dropped.
     std::size_t max_subscriber_buffer = default_max_subscriber_buffer;
+    /// While publishers are paused, a subscriber that writes nothing at all for this long is
+    /// dropped (with a warning): it could never reach max_subscriber_buffer, and would otherwise
+    /// hold every publisher for good.
+    std::uint64_t stall_timeout_ms = 2000;
     /// Every log line (never printed by the library): warning for a publisher dropped for a bad or
     /// oversized frame and for a subscriber dropped for a full buffer, info for a subscriber that
     /// went away and for publishers paused or resumed, debug for connects.
