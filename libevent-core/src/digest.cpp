@@ -66,7 +66,7 @@ const crypto_api& api() {
 
 result<std::string> digest(const char* openssl_name, std::string_view data) {
     const crypto_api& a = api();
-    if (a.digest == nullptr) return fail(status::unavailable, "cannot load libcrypto: " + a.error);
+    if (a.digest == nullptr) return fail(status::io, "cannot load libcrypto: " + a.error);
 #if OPENSSL_VERSION_NUMBER >= 0x30000000L
     EVP_MD* md = a.fetch(nullptr, openssl_name, nullptr);
 #else

@@ -15,7 +15,7 @@
 namespace tagbus::detail {
 
 /// The raw digest of `data` under OpenSSL's algorithm `openssl_name` ("SHA256", "BLAKE2B-512"...).
-/// Errors: status::unavailable when libcrypto cannot be loaded, status::config when it does not
+/// Errors: status::io when libcrypto cannot be loaded (a file missing), status::config when it does not
 /// provide the algorithm.
 result<std::string> digest(const char* openssl_name, std::string_view data);
 
