@@ -41,7 +41,7 @@ def raise_open_files(want):
 
 def connect(path):
     """A connection that waits, bounded by the deadline, while the listen backlog (4096) is full:
-    a blocking Unix connect with SO_SNDTIMEO sleeps in the kernel until the bus accepts, instead
+    a blocking Unix connect with SO_SNDTIMEO blocks in the kernel until the bus accepts, instead
     of failing with EAGAIN as a non-blocking one would."""
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack("ll", int(tb.DEADLINE), 0))

@@ -1,7 +1,7 @@
 // forwarder: a minion's fire_master events reaching a master bus (a bus_server in a temporary
 // sock_dir) on the same event_loop. The master's on_event hook records what its bus received, so
-// nothing depends on a subscriber connecting in time. Every wait is a loop deadline, never a
-// sleep; at the end no handle may be left on the loop.
+// nothing depends on a subscriber connecting in time. Every wait runs the loop until a condition
+// holds or its deadline passes; at the end no handle may be left on the loop.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 

@@ -1,5 +1,5 @@
 // Transport: bus_server, subscriber and publisher on one event_loop in one process. Each test gets
-// its own sock_dir; every wait is a loop deadline (never a sleep); the loop must end with no handle
+// its own sock_dir; every wait runs the loop until a condition or its deadline; the loop must end with no handle
 // left. Raw libuv peers below play the parts the library does not (pushers, a raw pub reader, a
 // bus that sends garbage).
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
