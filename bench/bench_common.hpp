@@ -210,6 +210,19 @@ inline double percentile(std::vector<double>& v, double p) {
     return v[i];
 }
 
+/// Sends `count` template frames on `fd`, one write each, at `rate` events/s (each stamped with
+/// its send time): the paced publisher of bench-load and bench-latency.
+inline void send_paced(const char* prog, int fd, const frame_template& tpl, std::uint64_t count, std::uint64_t rate) {
+    std::string buf;
+    const std::uint64_t start = now_ns();
+    for (std::uint64_t i = 0; i < count; ++i) {
+        pace(start, rate, i);
+        buf.clear();
+        tpl.append(buf, i, now_ns());
+        write_all(prog, fd, buf);
+    }
+}
+
 /// Prints the latency line every latency program shares; exit status 1 when events were lost.
 inline int report_latency(std::vector<double>& lat_us, std::uint64_t sent) {
     const std::size_t got = lat_us.size();

@@ -71,15 +71,7 @@ int main(int argc, char** argv) {
     });
 
     const bench::frame_template tpl(prog, "bench/data", 0, 200);
-    std::string buf;
-    const std::uint64_t start = bench::now_ns();
-    for (std::uint64_t i = 0; i < count; ++i) {
-        bench::pace(start, rate, i);
-        const std::uint64_t t = bench::now_ns();
-        buf.clear();
-        tpl.append(buf, i, t);
-        bench::write_all(prog, pull, buf);
-    }
+    bench::send_paced(prog, pull, tpl, count, rate);
     sending_done = true;
     rx.join();
     return bench::report_latency(lat, count);

@@ -44,13 +44,7 @@ int main(int argc, char** argv) {
             bench::write_all(prog, fd, buf);
         }
     } else {
-        for (std::uint64_t i = 0; i < count; ++i) {
-            bench::pace(start, rate, i);
-            const std::uint64_t t = bench::now_ns();
-            buf.clear();
-            tpl.append(buf, i, t);
-            bench::write_all(prog, fd, buf);
-        }
+        bench::send_paced(prog, fd, tpl, count, rate);
     }
     const double secs = static_cast<double>(bench::now_ns() - start) / 1e9;
     if (!wait_file.empty()) bench::write_all(prog, fd, bench::frame("bench/end", id, 0, 0, 0));
