@@ -114,6 +114,7 @@ struct server_state {
     void check_stalled();
     void drop_publisher(detail::pull_conn* c);
     void drop_subscriber(detail::pub_conn* c);
+    void evict(detail::pub_conn* c, const std::string& why);
     void check_pause();
     void check_resume(detail::pub_conn* shrunk);
     result<void> prepare_unix(const endpoint& ep);
@@ -498,13 +499,9 @@ void detail::server_state::flush() {
         if (detail::unwritten(sub) > opts.max_subscriber_buffer) full.push_back(sub);
     }
     // Dropped, not waited for: a slow subscriber must never slow the others down.
-    for (auto* sub : full) {
-        log(log_level::warning,
-            "dropping " + detail::describe_peer(sub) + ": " + std::to_string(detail::unwritten(sub)) +
-                " bytes queued exceed --max-subscriber-buffer " + std::to_string(opts.max_subscriber_buffer));
-        ++stats.dropped_connections;
-        drop_subscriber(sub);
-    }
+    for (auto* sub : full)
+        evict(sub, std::to_string(detail::unwritten(sub)) + " bytes queued exceed --max-subscriber-buffer " +
+                       std::to_string(opts.max_subscriber_buffer));
     if (opts.on_event) {
         for (auto [offset, size] : bodies) {
             opts.on_event(std::string_view(b->bytes).substr(offset, size));
@@ -564,20 +561,22 @@ void detail::server_state::check_resume(detail::pub_conn* shrunk) {
 // the bus forever. Subscribers that made any progress are given another period.
 void detail::server_state::check_stalled() {
     if (!running || !publishers_paused) return;
-    full.clear();
+    std::vector<detail::pub_conn*> stalled;  // rare: only while paused, once a period
     for (auto* sub : subscribers) {
         const std::size_t now = detail::unwritten(sub);
-        if (now >= sub->unwritten_at_check) full.push_back(sub);
+        if (now >= sub->unwritten_at_check) stalled.push_back(sub);
         sub->unwritten_at_check = now;
     }
-    const std::vector<detail::pub_conn*> stalled = full;  // drop_subscriber may reuse `full`
-    for (auto* sub : stalled) {
-        log(log_level::warning, "dropping " + detail::describe_peer(sub) + ": no write progress for " +
-                                    std::to_string(opts.stall_timeout_ms) + " ms while publishers wait (" +
-                                    std::to_string(detail::unwritten(sub)) + " bytes queued)");
-        ++stats.dropped_connections;
-        drop_subscriber(sub);
-    }
+    for (auto* sub : stalled)
+        evict(sub, "no write progress for " + std::to_string(opts.stall_timeout_ms) + " ms while publishers wait (" +
+                       std::to_string(detail::unwritten(sub)) + " bytes queued)");
+}
+
+// A subscriber dropped for the bus's sake (never one that left): a warning naming it and why.
+void detail::server_state::evict(detail::pub_conn* c, const std::string& why) {
+    log(log_level::warning, "dropping " + detail::describe_peer(c) + ": " + why);
+    ++stats.dropped_connections;
+    drop_subscriber(c);
 }
 
 void detail::server_state::drop_publisher(detail::pull_conn* c) {

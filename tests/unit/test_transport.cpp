@@ -800,6 +800,13 @@ std::vector<std::string> small_bodies(int n) {
     return out;
 }
 
+/// The bodies as one stream of legacy frames, as a publisher would write them.
+std::string legacy_stream(const std::vector<std::string>& bodies) {
+    std::string s;
+    for (const auto& b : bodies) append_frame(s, b, framing::legacy);
+    return s;
+}
+
 bool logged(const log_sink& log, std::string_view prefix) {
     for (const auto& m : log.all) {
         if (m.starts_with(prefix)) return true;
@@ -827,9 +834,7 @@ TEST_CASE("a subscriber that never reads is dropped past max_subscriber_buffer; 
         int idle = idle_subscriber(eps.pub.path);
         REQUIRE(run_until(loop, [&] { return server.stats().subscribers == 2 && r.states.size() == 1; }));
         auto want = small_bodies(8000);  // about 3 MiB: far more than the bound and the kernel hold
-        std::string s;
-        for (const auto& b : want) append_frame(s, b, framing::legacy);
-        auto res = push(loop, eps.pull, {s});
+        auto res = push(loop, eps.pull, {legacy_stream(want)});
         REQUIRE(run_until(loop, [&] { return res->done && r.bodies.size() == want.size(); }));
         CHECK(res->error == 0);
         CHECK(r.bodies == want);
@@ -866,9 +871,7 @@ TEST_CASE("back-pressure: publishers wait while every subscriber is behind, and 
         int idle = idle_subscriber(eps.pub.path);
         REQUIRE(run_until(loop, [&] { return server.stats().subscribers == 1; }));
         auto bodies = small_bodies(16000);  // about 6 MiB
-        std::string s;
-        for (const auto& b : bodies) append_frame(s, b, framing::legacy);
-        auto res = push(loop, eps.pull, {s});
+        auto res = push(loop, eps.pull, {legacy_stream(bodies)});
         // The only subscriber passes half the bound (512 KiB) long before the whole bound.
         REQUIRE(run_until(loop, [&] { return logged(log, "pausing 1 publisher(s): every subscriber has more than 524288 bytes queued"); }));
         const auto paused_at = server.stats().events;
@@ -907,9 +910,7 @@ TEST_CASE("back-pressure: a subscriber that writes nothing while publishers wait
         int idle = idle_subscriber(eps.pub.path);
         REQUIRE(run_until(loop, [&] { return server.stats().subscribers == 1; }));
         auto bodies = small_bodies(16000);  // about 6 MiB: the lone subscriber pauses publishers
-        std::string s;
-        for (const auto& b : bodies) append_frame(s, b, framing::legacy);
-        auto res = push(loop, eps.pull, {s});
+        auto res = push(loop, eps.pull, {legacy_stream(bodies)});
         // Paused, then the idle one (never reading, its socket still open) is dropped and the
         // publisher is read to the end: the bus is not held by a stalled reader.
         REQUIRE(run_until(loop, [&] { return res->done && server.stats().events == bodies.size(); }));
