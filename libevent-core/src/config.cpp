@@ -202,18 +202,22 @@ std::string reroot(std::string_view path, std::string_view root) {
     return normpath(join(root, rel));
 }
 
-// nullopt: the file does not exist (Salt skips a missing config file silently).
+// nullopt: the file does not exist (Salt skips a missing config file silently). A file larger
+// than max_config_size is refused before it reaches the YAML parser (see config.hpp).
 result<std::optional<std::string>> read_text(const std::string& path) {
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0 && (errno == ENOENT || errno == ENOTDIR)) return std::optional<std::string>{};
     std::string text;
     char buf[8192];
     ssize_t n = fd < 0 ? -1 : 0;
-    while (fd >= 0 && ((n = ::read(fd, buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR)))
+    while (fd >= 0 && text.size() <= max_config_size &&
+           ((n = ::read(fd, buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR)))
         if (n > 0) text.append(buf, static_cast<std::size_t>(n));
     const int err = errno;
     if (fd >= 0) ::close(fd);
     if (n < 0) return fail(status::config, "cannot read " + path + ": " + std::strerror(err));
+    if (text.size() > max_config_size)
+        return fail(status::config, "cannot read " + path + ": larger than 1 MiB, the limit for a config file");
     return std::optional<std::string>{std::move(text)};
 }
 
@@ -461,6 +465,16 @@ result<bus_config> resolve_config(const config_request& req, const environment& 
 
     // salt.config.master_config / minion_config: the main file, then default_include, then include.
     const std::string config_dir = req.config_dir.value_or("/etc/salt");
+    // A config folder that was asked for must be there: a mistyped one would otherwise read as
+    // "no config" and send the tools to the default sock_dir without a word. (/etc/salt itself
+    // may be absent: a machine without Salt.)
+    if (req.config_dir) {
+        struct stat st {};
+        if (::stat(config_dir.c_str(), &st) != 0)
+            return fail(status::config, "cannot read config folder " + config_dir + ": " + std::strerror(errno));
+        if (!S_ISDIR(st.st_mode))
+            return fail(status::config, "cannot read config folder " + config_dir + ": " + std::strerror(ENOTDIR));
+    }
     const std::string main_file = detail::join(config_dir, node);
     auto base = detail::load_file(main_file);
     if (!base) return base.error();

@@ -305,6 +305,9 @@ std::string prescan(std::string_view in, std::string& out, std::size_t& i) {
     int depth = 0;
     bool node_start = true, entry_start = false;
     char last = '[';
+    // What the document holds so far at depth 0: a block collection (or a quoted scalar, a flow
+    // collection or a block scalar), and whether a comment line followed a top-level plain scalar.
+    bool block = false, comment_after_plain = false;
     i = 0;
     auto skip_quoted = [&]() -> bool {
         char q = in[i];
@@ -358,6 +361,7 @@ std::string prescan(std::string_view in, std::string& out, std::size_t& i) {
         // PyYAML starts a comment at any token start, yaml-cpp only after a blank.
         bool token_start = last == 'q' || (depth > 0 && entry_start);
         if (c == '#' && (i == 0 || blank(i - 1) || token_start)) {
+            if (depth == 0 && !block && last == 'x') comment_after_plain = true;
             if (i > 0 && !blank(i - 1)) out += ' ';
             while (i < in.size() && in[i] != '\n') out += in[i++];
             continue;
@@ -377,11 +381,20 @@ std::string prescan(std::string_view in, std::string& out, std::size_t& i) {
             // PyYAML takes a ',' where a block node starts for a flow entry token: an error.
             // (yaml-cpp 0.7 also loops forever on a leading ',', so it must not see one.)
             if (node_start && c == ',') return "expected a node, but found ','";
+            // A ',' in column 0 after a node: PyYAML continues a top-level plain scalar with it
+            // and refuses it anywhere else. yaml-cpp 0.7 runs out of memory on it after a block
+            // sequence entry or a node with an anchor or tag (`&c:a` LF `,`: 22 s, then
+            // bad_alloc), so it gets an indented continuation line or nothing.
+            if (c == ',' && i > 0 && in[i - 1] == '\n') {
+                if (block) return "expected <block end>, but found ','";
+                if (comment_after_plain || last != 'x') return "expected '<document start>', but found ','";
+                out += ' ';
+            }
             if (node_start && (c == '[' || c == '{')) {
-                depth = 1, entry_start = true, last = '[';
+                depth = 1, entry_start = true, last = '[', block = true;
             } else if (node_start && (c == '\'' || c == '"')) {
                 if (!skip_quoted()) return "cannot scan the quoted scalar";
-                node_start = false, last = 'q';
+                node_start = false, last = 'q', block = true;
                 continue;
             } else if (node_start && (c == '|' || c == '>')) {
                 // A block scalar: after its header line, the content is not YAML structure.
@@ -397,7 +410,7 @@ std::string prescan(std::string_view in, std::string& out, std::size_t& i) {
                 // A value indicator where a node should start has no key, unless after `?` or
                 // after an anchor or tag (which then belong to an empty key).
                 if (c == ':' && node_start && last != '?' && last != '!') return "mapping values are not allowed here";
-                node_start = true, last = c;
+                node_start = true, last = c, block = true;
             } else if (node_start && (c == '!' || c == '&')) {
                 if (std::string err = property(); !err.empty()) return err;
                 last = '!';

@@ -249,6 +249,39 @@ TEST_CASE("config files: errors name the file") {
     }
 }
 
+TEST_CASE("config files: what the YAML parser must never see") {
+    temp_dir d;
+    auto r = req_for(node_kind::minion, d);
+
+    // Issue 9, defect 12: six bytes that made yaml-cpp run for 22 s and 1.9 GB. PyYAML reads them
+    // as the string ':a ,', which is not a mapping of options.
+    const std::string p = d.put("minion", "&c:a\n,");
+    CHECK_FAILS(err(r), status::config, "invalid config file " + p + ": expected a mapping of options, not a string");
+    d.put("minion", "- a\n,");
+    CHECK_FAILS(err(r), status::config, "invalid YAML in " + p + " at line 2, column 1: expected <block end>, but found ','");
+
+    // Larger than 1 MiB: refused before parsing, whatever it holds.
+    d.put("minion", "id: x\n" + std::string(max_config_size, '#'));
+    CHECK_FAILS(err(r), status::config, "cannot read " + p + ": larger than 1 MiB, the limit for a config file");
+    d.put("minion", "id: x\n" + std::string(max_config_size - 6, '#'));
+    CHECK(ok(r).id == "x");
+}
+
+TEST_CASE("a config folder that was asked for must exist") {
+    temp_dir d;
+    auto r = req_for(node_kind::minion, d);
+    r.config_dir = d.path + "/nope";
+    CHECK_FAILS(err(r), status::config, "cannot read config folder " + d.path + "/nope: No such file or directory");
+    const std::string f = d.put("file", "");
+    r.config_dir = f;
+    CHECK_FAILS(err(r), status::config, "cannot read config folder " + f + ": Not a directory");
+    // The default /etc/salt may be missing: a machine without Salt.
+    r.config_dir.reset();
+    fake_env e;
+    e.vars["TAGBUS_SOCK_DIR"] = d.path;
+    if (!fs::exists("/etc/salt")) CHECK(ok(r, e).config_file.empty());
+}
+
 TEST_CASE("root_dir re-roots sock_dir as Salt's prepend_root_dir does") {
     struct row {
         const char* root_dir;

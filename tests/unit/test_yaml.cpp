@@ -3,6 +3,10 @@
 
 #include "support.hpp"
 
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -155,4 +159,61 @@ TEST_CASE("detail::py_strip strips Unicode whitespace") {
     CHECK(detail::py_strip("\xc2\xa0x\xe3\x80\x80") == "x");  // NBSP, IDEOGRAPHIC SPACE
     CHECK(detail::py_strip("\xe2\x80\x8bx") == "\xe2\x80\x8bx");  // ZERO WIDTH SPACE is not space
     CHECK(detail::py_strip("   ").empty());
+}
+
+namespace {
+
+// Loads `text` in a child process with a deadline (and, outside AddressSanitizer, an address
+// space limit): a loader that runs away fails the test instead of hanging CI or eating memory.
+std::string bounded_load(const std::string& text) {
+    int fds[2];
+    REQUIRE(::pipe(fds) == 0);
+    const pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        ::close(fds[0]);
+#if !defined(__SANITIZE_ADDRESS__)
+        const rlimit as{512u << 20, 512u << 20};
+        ::setrlimit(RLIMIT_AS, &as);
+#endif
+        ::alarm(10);
+        auto r = salt_yaml_load(text);
+        const std::string out = r ? typed(*r) : "error: " + r.error().message;
+        (void)!::write(fds[1], out.data(), out.size());
+        ::_exit(0);
+    }
+    ::close(fds[1]);
+    std::string out;
+    char buf[4096];
+    for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) > 0;) out.append(buf, static_cast<std::size_t>(n));
+    ::close(fds[0]);
+    int st = 0;
+    ::waitpid(pid, &st, 0);
+    if (WIFSIGNALED(st)) return "killed by signal " + std::to_string(WTERMSIG(st));
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("a ',' starting a line: PyYAML's reading, and yaml-cpp never runs away on it") {
+    // Issue 9, defect 12: this 6-byte Salt config made yaml-cpp spend 22 s and 1.9 GB, then
+    // throw bad_alloc. Results are PyYAML 6's.
+    const std::vector<row> rows{
+        {"&c:a\n,", "str::a ,"},
+        {"a\n,", "str:a ,"},
+        {"&c a\n,", "str:a ,"},
+        {"!!str a\n,x", "str:a ,x"},
+        {"&c a\nb\n,", "str:a b ,"},
+        {"&c a\n\n,", "str:a\n,"},
+        {"--- &c a\n,", "str:a ,"},
+        {"- a\n,", "error: invalid YAML at line 2, column 1: expected <block end>, but found ','"},
+        {"- &c a\n,", "error: invalid YAML at line 2, column 1: expected <block end>, but found ','"},
+        {"- !!str a\n,", "error: invalid YAML at line 2, column 1: expected <block end>, but found ','"},
+        {"a: b\n,", "error: invalid YAML at line 2, column 1: expected <block end>, but found ','"},
+        {"&c a\n#x\n,", "error: invalid YAML at line 3, column 1: expected '<document start>', but found ','"},
+    };
+    for (const auto& r : rows) {
+        CAPTURE(r.text);
+        CHECK(bounded_load(r.text) == r.expected);
+    }
 }

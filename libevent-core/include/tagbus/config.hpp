@@ -64,7 +64,12 @@ struct bus_config {
     map_t options;                ///< every key the config files set (later files win), for other tools
 };
 
-/// Resolves the configuration. Config files: <config_dir>/<node>, then its `default_include` glob
+/// The largest config file read (1 MiB; Salt's own are a few KiB): a bigger one is an error
+/// rather than a long wait in the YAML parser.
+inline constexpr std::size_t max_config_size = 1 << 20;
+
+/// Resolves the configuration. A config_dir given in the request must be an existing folder
+/// (status::config: "cannot read config folder /x: No such file or directory"). Config files: <config_dir>/<node>, then its `default_include` glob
 /// (default <node>.d/*.conf) and `include:` globs, nested includes too, each in name order (a missing
 /// file is fine; an unreadable or invalid one is an error, status::config, naming the file and line).
 /// root_dir re-roots a config-file sock_dir and Salt's default as Salt does (SALT-WIRE §1.1a).
