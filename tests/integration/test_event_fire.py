@@ -142,6 +142,27 @@ class EventFire(tb.BusTest):
             self.assertRegex(d2.pop("_stamp"), STAMP)  # re-stamped, as Salt's fire_event does
             self.assertEqual(d2, d)
 
+    def test_lines_replay_of_json_lines(self):
+        # state-event --json-lines output ({"tag": ..., "data": ...} a line) replays intact; this
+        # aborted (std::bad_variant_access, exit 134) when the members dangled.
+        self.start_bus()
+        events = [("j/1", {"a": 1, "s": "é\t\n"}), ("j/2", {"l": [1, 2.5, None], "m": {"k": False}}),
+                  ("j/3", {"tag": "not the tag", "data": {"x": "y"}})]
+        w = self.watch("count=3", extra=("--json-lines",))
+        s = self.push_raw(b"".join(legacy_frame(body(t, {**d, "_stamp": "2024-05-01T12:34:56"})) for t, d in events))
+        s.close()
+        log = w.out.read_until_eof()
+        self.assertEqual(w.wait(), 0)
+        self.assertEqual(len(log.splitlines()), 3)
+        w2 = self.watch("count=3", extra=("--json-lines",))
+        r = self.run_tool("event-fire", *self.common(), "--lines", input=log)
+        self.assertEqual((r.returncode, r.stderr), (0, b""))
+        got = [json.loads(line) for line in w2.out.read_until_eof().decode().splitlines()]
+        self.assertEqual([g["tag"] for g in got], [t for t, _ in events])
+        for (t, d), g in zip(events, got):
+            self.assertRegex(g["data"].pop("_stamp"), STAMP)
+            self.assertEqual(g["data"], d)
+
     def test_lines_bad_line_keeps_what_was_sent(self):
         self.start_bus()
         w = self.watch("count=1")

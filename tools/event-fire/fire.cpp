@@ -82,12 +82,14 @@ int fire_lines(std::string_view tool, const fire_target& t, std::istream& in) {
         value data;
         if (line[0] == '{') {  // state-event --json-lines
             auto obj = parse_json(line);
-            const map_t* m = obj ? obj->map() : nullptr;
+            // tv and dv point into *obj, which outlives them (never into a temporary copy).
             const value* tv = nullptr;
             const value* dv = nullptr;
-            for (const auto& mem : m ? *m : map_t{}) {
-                if (mem.key.str() && *mem.key.str() == "tag") tv = &mem.val;
-                if (mem.key.str() && *mem.key.str() == "data") dv = &mem.val;
+            if (const map_t* m = obj ? obj->map() : nullptr) {
+                for (const auto& mem : *m) {
+                    if (mem.key.str() && *mem.key.str() == "tag") tv = &mem.val;
+                    if (mem.key.str() && *mem.key.str() == "data") dv = &mem.val;
+                }
             }
             if (!obj) bad = obj.error();
             else if (!tv || !tv->str() || !dv) bad = failure{status::data, "expected an object with \"tag\" and \"data\""};
