@@ -554,11 +554,16 @@ result<bus_config> resolve_config(const config_request& req, const environment& 
     const auto append_domain = o.string("append_domain");
     const value* caching = o.get("minion_id_caching");
     cfg.id = req.id.value_or(o.id());
+    if (req.id) cfg.id_source = "command line";
+    else if (!cfg.id.empty()) cfg.id_source = o.where("id");
     if (!req.id) {
         bool from_ip = false;
-        if (cfg.id.empty() && !master && (!caching || detail::truthy(*caching)))
+        if (cfg.id.empty() && !master && (!caching || detail::truthy(*caching))) {
             cfg.id = detail::read_minion_id(detail::join(config_dir, "minion_id"));
+            if (!cfg.id.empty()) cfg.id_source = detail::join(config_dir, "minion_id");
+        }
         if (cfg.id.empty() && !master) {
+            cfg.id_source = "the host name";
             cfg.id = env.fqdn ? env.fqdn() : std::string();
             if (cfg.id.empty()) cfg.id = "localhost";  // salt.utils.network.generate_minion_id
             from_ip = detail::looks_like_ipv4(cfg.id);

@@ -2,8 +2,14 @@
 // used instead with ipc_mode: tcp (§1.2). Sans-I/O apart from loading libcrypto for a digest.
 #include "tagbus/paths.hpp"
 
+#include <pwd.h>
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <array>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 
 #include "digest.hpp"
 
@@ -62,8 +68,58 @@ std::string in_dir(const std::string& dir, std::string_view name) {
     return out.append(name);
 }
 
+std::string user_name(unsigned uid) {
+    std::string who = "uid " + std::to_string(uid);
+    if (const passwd* pw = ::getpwuid(static_cast<uid_t>(uid))) who = std::string(pw->pw_name) + " (" + who + ")";
+    return who;
+}
+
+std::string octal(unsigned mode) {
+    char buf[8];
+    std::snprintf(buf, sizeof buf, "%04o", mode & 07777);
+    return buf;
+}
+
+// The tmux rules for one folder; `exists` says whether there was anything to check.
+result<void> check_folder(std::string dir, unsigned uid, bool private_0700, bool& exists) {
+    // "dir/" would follow a symbolic link.
+    while (dir.size() > 1 && dir.ends_with('/')) dir.pop_back();
+    struct stat st {};
+    exists = false;
+    if (::lstat(dir.c_str(), &st) != 0) {
+        if (errno == ENOENT) return {};
+        return fail(status::config, "unsafe sock_dir " + dir + ": cannot check it: " + std::strerror(errno));
+    }
+    exists = true;
+    auto unsafe = [&](const std::string& why) { return fail(status::config, "unsafe sock_dir " + dir + ": " + why); };
+    if (S_ISLNK(st.st_mode)) return unsafe("it is a symbolic link");
+    if (!S_ISDIR(st.st_mode)) return unsafe("it is not a folder");
+    if (st.st_uid != uid && (private_0700 || st.st_uid != 0))
+        return unsafe("it belongs to " + user_name(st.st_uid) + ", not to " +
+                      (private_0700 ? "you" : "you or root"));
+    if (private_0700 && (st.st_mode & 07777) != 0700)
+        return unsafe("its mode is " + octal(st.st_mode) + ", not 0700");
+    if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX))
+        return unsafe("others may write to it (mode " + octal(st.st_mode) + ", no sticky bit)");
+    return {};
+}
+
 }  // namespace
 }  // namespace detail
+
+std::string default_private_dir(unsigned uid) { return "/tmp/tagbus-" + std::to_string(uid); }
+
+result<void> check_sock_dir(const bus_config& cfg, unsigned uid) {
+    if (cfg.tcp) return {};
+    const std::string priv = default_private_dir(uid);
+    bool exists = false;
+    if (cfg.sock_dir_source == "tagbus default" && cfg.sock_dir.starts_with(priv + "/")) {
+        // Created private before anything else can take the name (tmux does the same).
+        if (::mkdir(priv.c_str(), 0700) == 0) ::chmod(priv.c_str(), 0700);
+        if (auto r = detail::check_folder(priv, uid, true, exists); !r) return r;
+    }
+    return detail::check_folder(cfg.sock_dir, uid, false, exists);
+}
 
 std::string endpoint::describe() const {
     if (!tcp) return path;

@@ -1,11 +1,19 @@
 #include "cli.hpp"
 
+#include <dirent.h>
+#include <grp.h>
+#include <pwd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
+#include <exception>
 #include <iostream>
+#include <set>
 
 #include "tagbus_version.h"
 
@@ -74,6 +82,128 @@ std::optional<int> parse(CLI::App& app, int argc, char** argv, std::vector<std::
     return std::nullopt;
 }
 
+namespace {
+
+// The buses this process meant to reach (use_target), so that fail() can say how to fix a failed
+// connection without every call site knowing the configuration.
+struct known_target {
+    bus_config cfg;
+    bus_endpoints eps;
+};
+
+std::vector<known_target>& targets() {
+    static std::vector<known_target> t;
+    return t;
+}
+
+bool contains(std::string_view hay, std::string_view needle) { return hay.find(needle) != std::string_view::npos; }
+
+std::string folder_of(const std::string& path) {
+    auto slash = path.find_last_of('/');
+    return slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+}
+
+// "owner root, group salt, mode 0660", or why it cannot be told.
+std::string ownership(const std::string& path) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) return std::string("cannot be checked: ") + std::strerror(errno);
+    std::string owner = std::to_string(st.st_uid), group = std::to_string(st.st_gid);
+    if (const passwd* pw = ::getpwuid(st.st_uid)) owner = pw->pw_name;
+    if (const ::group* gr = ::getgrgid(st.st_gid)) group = gr->gr_name;
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    return "owner " + owner + ", group " + group + ", mode " + mode;
+}
+
+// The minion id hashes whose sockets are in `dir` ("minion_event_<hash>_pub.ipc").
+std::set<std::string> minion_hashes(const std::string& dir) {
+    std::set<std::string> out;
+    DIR* d = ::opendir(dir.c_str());
+    if (!d) return out;
+    constexpr std::string_view prefix = "minion_event_";
+    while (const dirent* e = ::readdir(d)) {
+        std::string_view name = e->d_name;
+        if (!name.starts_with(prefix)) continue;
+        name.remove_prefix(prefix.size());
+        for (std::string_view end : {"_pub.ipc", "_pull.ipc"})
+            if (name.ends_with(end)) out.emplace(name.substr(0, name.size() - end.size()));
+    }
+    ::closedir(d);
+    return out;
+}
+
+std::string no_bus_fix(std::string_view tool, const known_target& t) {
+    const bus_config& c = t.cfg;
+    const bool minion = c.node == node_kind::minion;
+    if (minion) {
+        std::string ours = t.eps.pub.path.substr(t.eps.pub.path.find_last_of('/') + 1);
+        ours = ours.substr(13, ours.size() - 13 - 8);  // minion_event_<hash>_pub.ipc
+        auto found = minion_hashes(c.sock_dir);
+        found.erase(ours);
+        if (!found.empty()) {
+            std::string list;
+            for (const auto& h : found) list += (list.empty() ? "" : ", ") + h;
+            return "no minion bus for id '" + c.id + "' (from " + (c.id_source.empty() ? "nowhere" : c.id_source) +
+                   ", hash " + ours + ") is there, but " + c.sock_dir + " has the sockets of " +
+                   (found.size() == 1 ? "minion " : "minions ") + list +
+                   ": give that minion's id with --id, or its config folder with -c";
+        }
+    }
+    std::string start = "start `event-busd --node " + std::string(to_string(c.node));
+    // With what made this tool look there, so that the bus started binds the same sockets.
+    if (c.sock_dir_source == "command line") start += " --sock-dir " + c.sock_dir;
+    if (const auto dir = folder_of(c.config_file); !c.config_file.empty() && dir != "/etc/salt") start += " -c " + dir;
+    if (minion && c.id_source == "command line") start += " --id " + c.id;
+    std::string fix = "no bus is running there: " + start + "`";
+    if (tool != "event-send") fix += std::string(", or use node=") + (minion ? "master" : "minion");
+    // A non-root user's default folder is not root's: a bus root started with defaults is elsewhere.
+    struct stat st {};
+    if (::getuid() != 0 && c.sock_dir_source == "tagbus default" && ::lstat(default_private_dir(0).c_str(), &st) == 0)
+        fix += "; a bus root started without --sock-dir is in " + default_private_dir(0) + "/" +
+               std::string(to_string(c.node)) + ", which only root can reach (root can share one with "
+               "`event-busd --sock-dir DIR --group GROUP`)";
+    return fix;
+}
+
+std::string denied_fix(const std::string& socket) {
+    const std::string dir = folder_of(socket);
+    return "the socket has " + ownership(socket) + ", its folder " + dir + " has " + ownership(dir) +
+           ": the bus's owner can start it with `event-busd --group GROUP` for a group you are in";
+}
+
+// How to fix a failed connection to a remembered bus; empty when the failure is something else.
+std::string fix_for(std::string_view tool, const failure& f) {
+    if (f.code != status::unavailable) return {};
+    for (const auto& t : targets())
+        for (const endpoint* e : {&t.eps.pub, &t.eps.pull}) {
+            if (e->tcp || !contains(f.message, e->path + ": ")) continue;
+            if (contains(f.message, "ermission denied")) return denied_fix(e->path);
+            if (contains(f.message, "o such file or directory") || contains(f.message, "onnection refused"))
+                return no_bus_fix(tool, t);
+        }
+    return {};
+}
+
+}  // namespace
+
+result<void> use_target(const bus_config& cfg, const bus_endpoints& eps) {
+    if (auto r = check_sock_dir(cfg, static_cast<unsigned>(::getuid())); !r)
+        return fail(r.error().code, r.error().message + "; remove it or choose another with --sock-dir");
+    targets().push_back({cfg, eps});
+    return {};
+}
+
+int guarded_main(std::string_view tool, int (*body)(int, char**), int argc, char** argv) {
+    try {
+        return body(argc, argv);
+    } catch (const std::exception& e) {
+        say(tool, std::string("internal error: ") + e.what());
+    } catch (...) {
+        say(tool, "internal error: an exception of unknown type");
+    }
+    return exit_code(status::software);
+}
+
 void say(std::string_view tool, std::string_view message) {
     std::string line;
     line.reserve(tool.size() + message.size() + 3);
@@ -82,7 +212,10 @@ void say(std::string_view tool, std::string_view message) {
 }
 
 int fail(std::string_view tool, const failure& f) {
-    say(tool, f.message);
+    if (std::string fix = fix_for(tool, f); !fix.empty())
+        say(tool, f.message + "; " + fix);
+    else
+        say(tool, f.message);
     if (f.code == status::usage) {
         std::string hint = "Try '" + std::string(tool) + " --help'.\n";
         std::fwrite(hint.data(), 1, hint.size(), stderr);
@@ -121,6 +254,7 @@ result<std::pair<bus_config, bus_endpoints>> connect_target(std::string_view too
     if (!cfg) return cfg.error();
     auto ep = bus_paths(*cfg);
     if (!ep) return ep.error();
+    if (auto r = use_target(*cfg, *ep); !r) return r.error();
     if (o.verbose) {
         say(tool, "node " + std::string(to_string(cfg->node)) + ", sock_dir " + cfg->sock_dir + " (from " +
                       cfg->sock_dir_source + ")");

@@ -31,7 +31,9 @@ void add_words(CLI::App& app, const std::string& description);
 /// With add_words, `words` receives them; an unknown option before "--" is still a usage error.
 std::optional<int> parse(CLI::App& app, int argc, char** argv, std::vector<std::string>* words = nullptr);
 
-/// Prints "<tool>: <message>" on stderr and returns the exit code for its status.
+/// Prints "<tool>: <message>" on stderr and returns the exit code for its status. A failure to
+/// reach a bus remembered by use_target gets how to fix it appended (start the bus, the minion
+/// ids whose sockets are there, the modes behind a permission denied).
 int fail(std::string_view tool, const failure& f);
 /// A usage error: the message, then "Try '<tool> --help'.", returns 64.
 int usage(std::string_view tool, std::string_view message);
@@ -57,6 +59,15 @@ void add_connection_options(CLI::App& app, connection_options& o, bool with_fram
 /// with --verbose prints which sock_dir was used and why.
 result<std::pair<bus_config, bus_endpoints>> connect_target(std::string_view tool, const connection_options& o,
                                                              node_kind default_node);
+
+/// Checks that the target's sock_dir is safe to use (check_sock_dir; the message then says how to
+/// fix it) and remembers the target for this process, so that fail() can tell how to fix a failed
+/// connection to it. connect_target calls it; a tool that resolves its configuration itself must.
+result<void> use_target(const bus_config& cfg, const bus_endpoints& eps);
+
+/// Runs a tool's main: any exception that escapes it is a bug, printed as
+/// "<tool>: internal error: <what>" with exit 70, rather than an abort.
+int guarded_main(std::string_view tool, int (*body)(int, char**), int argc, char** argv);
 
 /// A setting given both as a Salt word and as a flag is a usage error
 /// ("count given twice: as count= and as --count").

@@ -191,6 +191,7 @@ result<target> master_target(std::string_view tool, const route_options& opts, s
     if (!cfg) return cfg.error();
     auto eps = bus_paths(*cfg);
     if (!eps) return eps.error();
+    if (auto r = cli::use_target(*cfg, *eps); !r) return r.error();
     if (opts.verbose)
         cli::say(tool, "master sock_dir " + cfg->sock_dir + " (from " + cfg->sock_dir_source + ")");
     max_event_size = cfg->max_event_size;
@@ -203,6 +204,7 @@ int send_event(std::string_view tool, const send_call& call, map_t data, const b
                const route_options& opts) {
     auto eps = bus_paths(minion);
     if (!eps) return cli::fail(tool, eps.error());
+    if (auto r = cli::use_target(minion, *eps); !r) return cli::fail(tool, r.error());
     if (opts.verbose)
         cli::say(tool, "minion id " + minion.id + ", minion sock_dir " + minion.sock_dir + " (from " +
                            minion.sock_dir_source + ")");

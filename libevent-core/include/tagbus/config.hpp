@@ -55,6 +55,8 @@ struct bus_config {
     std::uint16_t pull_port = 0;  ///< tcp_master_pull_port (4513) / tcp_pull_port (4511)
     std::string id;               ///< minion id (--id, config `id`, <config_dir>/minion_id, else FQDN;
                                   ///< append_domain applied). A master only takes --id or `id:`.
+    std::string id_source;        ///< where `id` came from, for messages: "command line", the config
+                                  ///< file, <config_dir>/minion_id, "the host name"; empty if unset
     std::string hash_type = "sha256";
     std::size_t max_event_size = 1048576;
     framing pull_framing = framing::legacy;  ///< --framing > TAGBUS_FRAMING > config `framing:` > legacy

@@ -41,4 +41,19 @@ inline constexpr std::size_t max_socket_path = 107;
 /// (status::config) naming the path and its length, since libuv 1.44 would silently truncate it.
 result<bus_endpoints> bus_paths(const bus_config& cfg);
 
+/// Whether `cfg.sock_dir` is safe for user `uid` to run or reach a bus in, as tmux checks
+/// /tmp/tmux-<uid>: another user who controls the folder could swap the sockets, feed forged events
+/// to subscribers and read what publishers send. Refused (status::config, message "unsafe sock_dir
+/// <dir>: <why>"): a symbolic link, something not a folder, a folder owned by a user other than
+/// `uid` or root, or one others may write to (group or other write) without the sticky bit. The
+/// built-in default /tmp/tagbus-<uid>/<node> also needs /tmp/tagbus-<uid> to be `uid`'s with mode
+/// 0700; it is created so (mkdir 0700) when missing, by clients too, so nobody else can take the
+/// name first. A sock_dir that does not exist yet passes (nothing to reach; event-busd creates it).
+/// Nothing to check with ipc_mode tcp.
+result<void> check_sock_dir(const bus_config& cfg, unsigned uid);
+
+/// /tmp/tagbus-<uid>: the private folder of the built-in default sock_dir (when no
+/// XDG_RUNTIME_DIR is set).
+std::string default_private_dir(unsigned uid);
+
 }  // namespace tagbus
