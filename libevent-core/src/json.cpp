@@ -103,18 +103,6 @@ bool append_timestamp(std::string& out, std::string_view d) {
     return true;
 }
 
-void append_other_ext(std::string& out, const ext_t& e) {
-    char buf[8];
-    out += "<ext ";
-    out.append(buf, std::to_chars(buf, buf + sizeof buf, static_cast<int>(e.type)).ptr);
-    out += ": ";
-    for (unsigned char c : e.data) {
-        out += hex_digits[c >> 4];
-        out += hex_digits[c & 15];
-    }
-    out += '>';
-}
-
 // Ext 79 is Salt's sentinel: a msgpack [name, value]. Anything else makes Salt's ext_hook raise
 // inside the unpack, which drops the event like a malformed datetime does.
 std::optional<value> ext79_payload(const ext_t& e) {
@@ -234,13 +222,11 @@ private:
                 string(&json_colors::string, text);
                 return true;
             }
-            default: {
-                std::string text;
-                append_other_ext(text, e);
-                issues_ |= issue_other_ext;
-                string(&json_colors::string, text);
+            default:
+                // Salt's ext_hook returns any other payload as bytes, which its decode step turns
+                // into text: "abc", or \xNN where the bytes are not UTF-8 (a crash in Salt).
+                string(&json_colors::string, e.data);
                 return true;
-            }
         }
     }
 
@@ -275,18 +261,27 @@ private:
         return true;
     }
 
-    // A datetime, sentinel or other ext as a dict key makes json.dumps raise TypeError; we write
-    // the text the same ext has as a value.
+    // A sentinel or msgpack timestamp as a dict key makes json.dumps raise TypeError; we write the
+    // text the same ext has as a value. A datetime key is its ISO text, another ext its payload.
     bool ext_key(const ext_t& e) {
         std::string text;
-        issues_ |= issue_ext_key;
         switch (e.type) {
             case 78: {
+                // Salt turns a datetime key into its ISO text before json.dumps sees it.
                 auto iso = ext78_isoformat(e.data);
                 if (!iso) return false;
-                text = std::move(*iso);
-                break;
+                string(&json_colors::key, *iso);
+                return true;
             }
+            case 79:
+            case -1: break;
+            default:
+                // Bytes to Salt, then text after its decode step, like a bin key.
+                string(&json_colors::key, e.data);
+                return true;
+        }
+        issues_ |= issue_ext_key;
+        switch (e.type) {
             case 79: {
                 auto payload = ext79_payload(e);
                 if (!payload) return false;
@@ -295,11 +290,10 @@ private:
                 issues_ |= issue_ext79 | inner.issues();
                 break;
             }
-            case -1:
+            default:
                 if (!append_timestamp(text, e.data)) return false;
                 issues_ |= issue_timestamp;
                 break;
-            default: append_other_ext(text, e); issues_ |= issue_other_ext;
         }
         string(&json_colors::key, text);
         return true;
@@ -327,7 +321,14 @@ private:
         const std::size_t base = pool_.size();
         for (const member& mb : m) {
             if (mb.key.array() || mb.key.map()) return false;  // unhashable: msgpack-python raises
-            pool_.push_back(entry{&mb.key, &mb.val, {}, {}, cls_number});
+            entry e{&mb.key, &mb.val, {}, {}, cls_number};
+            if (const ext_t* x = std::get_if<ext_t>(&mb.key.v); x && x->type == 78) {
+                // A datetime key compares, collapses and sorts by its ISO text (json_keys).
+                auto iso = ext78_isoformat(x->data);
+                if (!iso) return false;
+                e.text = decoded_.emplace_front(std::move(*iso));
+            }
+            pool_.push_back(e);
         }
         if (!simple && (!collapse(base, false) || !collapse(base, true))) return false;
         const std::size_t n = pool_.size() - base;
@@ -378,9 +379,9 @@ private:
         if (n <= 32) {
             for (std::size_t i = 0; i < n; ++i) {
                 const entry e = pool_[base + i];
-                const canon c = canon_of(*e.key, decoded);
+                const canon c = canon_of(e, decoded);
                 std::size_t j = 0;
-                while (j < kept && !(canon_of(*pool_[base + j].key, decoded) == c)) ++j;
+                while (j < kept && !(canon_of(pool_[base + j], decoded) == c)) ++j;
                 if (j < kept) {
                     if (!merge(j, e)) return false;
                 } else {
@@ -391,7 +392,7 @@ private:
             std::unordered_map<canon, std::size_t, canon_hash> seen;
             for (std::size_t i = 0; i < n; ++i) {
                 const entry e = pool_[base + i];
-                const canon c = canon_of(*e.key, decoded);
+                const canon c = canon_of(e, decoded);
                 auto [it, fresh] = seen.try_emplace(c, kept);
                 if (c.kind == canon::nan || fresh) {
                     pool_[base + kept++] = e;

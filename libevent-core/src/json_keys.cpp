@@ -109,7 +109,10 @@ key_class class_of(const value& k) {
         case kind<std::monostate>: return cls_nil;
         case kind<std::string>:
         case kind<bin_t>: return cls_text;
-        case kind<ext_t>: return cls_ext;
+        case kind<ext_t>: {
+            const std::int8_t t = std::get<ext_t>(k.v).type;
+            return t == 79 || t == -1 ? cls_ext : cls_text;  // a datetime or other ext is text to Salt
+        }
         default: return cls_number;
     }
 }
@@ -161,7 +164,8 @@ void cpython_small_sort(entry* lo, entry* hi) {
 
 }  // namespace
 
-canon canon_of(const value& k, bool decoded) {
+canon canon_of(const entry& e, bool decoded) {
+    const value& k = *e.key;
     canon c;
     switch (k.v.index()) {
         case kind<bool>: c.kind = canon::integer; c.num = std::get<bool>(k.v) ? 1 : 0; break;
@@ -178,11 +182,24 @@ canon canon_of(const value& k, bool decoded) {
             c.kind = decoded ? canon::text : canon::bytes;
             c.data = std::get<bin_t>(k.v).bytes;
             break;
-        case kind<ext_t>:
-            c.kind = canon::ext;
-            c.num = static_cast<std::uint8_t>(std::get<ext_t>(k.v).type);
-            c.data = std::get<ext_t>(k.v).data;
+        case kind<ext_t>: {
+            const ext_t& x = std::get<ext_t>(k.v);
+            if (x.type == 78) {
+                // A datetime: equal datetimes are equal keys, and the ISO text is that datetime.
+                c.kind = decoded ? canon::text : canon::ext;
+                c.num = decoded ? 0 : 78;
+                c.data = e.text;
+            } else if (x.type != 79 && x.type != -1) {
+                // Salt's ext_hook gives the payload as bytes.
+                c.kind = decoded ? canon::text : canon::bytes;
+                c.data = x.data;
+            } else {
+                c.kind = canon::ext;
+                c.num = static_cast<std::uint8_t>(x.type);
+                c.data = x.data;
+            }
             break;
+        }
         default: break;
     }
     return c;
@@ -198,8 +215,10 @@ bool sort_entries(entry* lo, entry* hi, std::forward_list<std::string>& decoded)
             e->num = pynum_of(*e->key);
             nan = nan || is_nan(e->num);
         } else if (e->cls == cls_text) {
-            const std::string* s = e->key->str();
-            e->text = s ? std::string_view(*s) : std::string_view(std::get<bin_t>(e->key->v).bytes);
+            if (const std::string* s = e->key->str()) e->text = *s;
+            else if (const bin_t* b = std::get_if<bin_t>(&e->key->v)) e->text = b->bytes;
+            else if (const ext_t* x = std::get_if<ext_t>(&e->key->v); x->type != 78) e->text = x->data;
+            // A datetime's entry already holds its ISO text.
             if (!valid_utf8(e->text)) e->text = decoded.emplace_front(backslash_decoded(e->text));
         }
     }

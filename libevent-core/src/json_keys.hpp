@@ -48,8 +48,6 @@ struct canon_hash {
     }
 };
 
-// Stage 1 is msgpack-python's dict (bytes != str); `decoded` is Salt's rebuilt one (bin is text).
-canon canon_of(const value& k, bool decoded);
 
 // A number as Python compares it: ints and floats exactly, never through a lossy conversion.
 struct pynum {
@@ -70,6 +68,11 @@ struct entry {
     pynum num;
     key_class cls;
 };
+
+// Stage 1 is msgpack-python's dict (bytes != str); `decoded` is Salt's rebuilt one (bin, the
+// payload of an ext other than 78/79/-1, and a datetime's ISO text are text). A datetime key's
+// entry carries its ISO text in `text`.
+canon canon_of(const entry& e, bool decoded);
 
 // Sorts dict items as sorted(d.items()) does; true when the keys mix classes Python cannot
 // compare (json.dumps raises TypeError there), ordered then numbers, null, text, ext.

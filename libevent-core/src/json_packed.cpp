@@ -3,8 +3,8 @@
 // state-event's compact and JSON-lines output spend most of their time building a value tree
 // (an allocation per map, per long string) only to walk it once. Event data is nearly always a
 // map of distinct str keys over plain values, and for those render_json's compact output is a
-// direct spelling of the bytes. Anything else (ext values, non-str or repeated keys, big maps,
-// malformed input) returns false and the caller takes the general path, which is the
+// direct spelling of the bytes. Anything else (Salt's ext values, non-str or repeated keys, big
+// maps, malformed input, bytes after the object) returns false and the caller takes the general path, which is the
 // authority: the unit tests check that both agree wherever this one answers.
 //
 // Output goes to a per-thread scratch buffer sized for the worst case up front (no bounds checks
@@ -106,10 +106,28 @@ public:
                 return be(2, n) && map(n, depth);
             case 0xdf:
                 return be(4, n) && map(n, depth);
+            case 0xd4:
+                return ext(1);
+            case 0xd5:
+                return ext(2);
+            case 0xd6:
+                return ext(4);
+            case 0xd7:
+                return ext(8);
+            case 0xd8:
+                return ext(16);
+            case 0xc7:
+                return be(1, n) && ext(n);
+            case 0xc8:
+                return be(2, n) && ext(n);
+            case 0xc9:
+                return be(4, n) && ext(n);
             default:
-                return false;  // ext (the general path knows Salt's), or 0xc1
+                return false;  // 0xc1
         }
     }
+
+    bool complete() const { return pos_ == in_.size(); }
 
 private:
     bool put(const char* s, std::size_t n) {
@@ -158,6 +176,15 @@ private:
         w_ = detail::write_json_string(w_, s, valid);
         if (!valid) issues |= issue_invalid_utf8;
         return true;
+    }
+
+    // An ext other than Salt's (78 datetime, 79 sentinel) and msgpack's timestamp (-1) is its
+    // payload as text; those three take the general path.
+    bool ext(std::uint64_t n) {
+        if (pos_ >= in_.size()) return false;
+        const auto type = static_cast<std::int8_t>(in_[pos_++]);
+        if (type == 78 || type == 79 || type == -1) return false;
+        return string(n);
     }
 
     bool array(std::uint64_t n, unsigned depth) {
@@ -211,7 +238,7 @@ bool render_packed_json(std::string_view packed, std::string& out, unsigned& iss
     thread_local scratch buf;
     char* const start = buf.reserve(packed.size() * max_expansion + slack);
     transcoder t(packed, start);
-    if (!t.value(0)) return false;
+    if (!t.value(0) || !t.complete()) return false;
     out.append(start, static_cast<std::size_t>(t.end() - start));
     issues |= t.issues;
     return true;

@@ -89,8 +89,9 @@ result<render_outcome> format_packed_event(std::string_view tag, std::string_vie
         });
         if (r) return *r;
     }
-    std::size_t used = 0;
-    auto data = unpack(packed, used);
+    // The whole of `packed` must be one object: Salt drops data followed by more bytes (a tag
+    // ending in "\n" leaves a 0x0a before the data, which is such a case).
+    auto data = unpack(packed);
     if (!data) return data.error();
     return format_event(tag, *data, opts, out);
 }
@@ -105,8 +106,7 @@ std::string describe_issues(unsigned issues) {
     add(issue_invalid_utf8, "non-UTF-8 bytes shown as \\xNN");
     add(issue_ext79, "Salt sentinel (ext 79) shown as [name, value]");
     add(issue_timestamp, "msgpack timestamp shown as ISO-8601 UTC text");
-    add(issue_other_ext, "unknown msgpack ext shown as <ext TYPE: HEX>");
-    add(issue_ext_key, "ext value used as a map key shown as its text");
+    add(issue_ext_key, "sentinel or timestamp used as a map key shown as its text");
     add(issue_mixed_keys, "string and non-string keys sorted numbers first, then null, then strings");
     return s;
 }

@@ -150,8 +150,8 @@ bool check(const std::string& packed, tally& t) {
     std::string fast = "prefix:";
     unsigned fast_issues = 0;
     const bool answered = render_packed_json(packed, fast, fast_issues);
-    std::size_t used = 0;
-    auto tree = unpack(packed, used);
+    // The authority is the whole of `packed` as one object: Salt drops data with bytes after it.
+    auto tree = unpack(packed);
     if (!tree) {
         CHECK_FALSE(answered);
         CHECK(fast == "prefix:");
@@ -183,8 +183,8 @@ TEST_CASE("render_packed_json agrees with render_json on random values") {
         CAPTURE(test_support::hex(packed));
         const bool answered = check(packed, t);
         if (plain) CHECK(answered);  // the common case must take the fast path
-        // Trailing bytes are ignored by both, as unpack(in, used) does.
-        if (i % 8 == 0) check(packed + "\xc1", t);
+        // Bytes after the object: refused by both (Salt drops such an event).
+        if (i % 8 == 0) CHECK_FALSE(check(packed + (i % 16 == 0 ? "\xc1" : "\x01"), t));
     }
     MESSAGE("fast ", t.fast, ", general ", t.general);
     CHECK(t.fast > 10000);
@@ -233,7 +233,38 @@ TEST_CASE("render_packed_json: non-canonical formats, depth and key limits") {
     }
     // A repeated key: the general path keeps the first position and the last value.
     CHECK_FALSE(check(test_support::unhex("82 a1 61 01 a1 61 02"), t));
-    CHECK_FALSE(check(test_support::unhex("d4 05 00"), t));  // ext
+    // An ext other than 78/79/-1 is its payload as text, on the fast path too; Salt's own go on.
+    for (const char* hex : {"d4 05 41", "d5 01 00 ff", "c7 00 7f", "c7 03 80 61 62 63", "c8 00 02 02 68 69",
+                            "c9 00 00 00 01 2a 0a", "92 d6 05 61 62 63 64 c0"}) {
+        CAPTURE(hex);
+        CHECK(check(test_support::unhex(hex), t));
+    }
+    for (const char* hex : {"d4 4e 00", "d6 ff 00 00 00 00", "c7 02 4f 90 c0", "d4 05", "c7 05 01 61"}) {
+        CAPTURE(hex);
+        CHECK_FALSE(check(test_support::unhex(hex), t));
+    }
+    std::string fast;
+    unsigned issues = 0;
+    REQUIRE(render_packed_json(test_support::unhex("81 a1 6b d5 07 61 ff"), fast, issues));
+    CHECK(fast == R"({"k": "a\\xff"})");
+    CHECK(issues == issue_invalid_utf8);
+}
+
+TEST_CASE("data with bytes after the object is dropped, not printed (SALT-WIRE §7)") {
+    // "two objects", "garbage after the map", and what a tag ending in "\n" or a "\n\n\n"
+    // separator leaves after the split at the first "\n\n": 0x0a, then the data.
+    for (const char* hex : {"81 a1 61 01 81 a1 62 02", "81 a1 61 01 c1", "0a 81 a1 61 01", "0a 0a", "01 02", "c0 c0"}) {
+        CAPTURE(hex);
+        const std::string packed = test_support::unhex(hex);
+        for (bool pretty : {false, true}) {
+            std::string out = "kept";
+            auto r = format_packed_event("t", packed, output_options{output_format::salt, pretty, false}, out);
+            REQUIRE_FALSE(r);
+            CHECK(r.error().code == status::data);
+            CHECK(r.error().message.find("trailing byte") != std::string::npos);
+            CHECK(out == "kept");
+        }
+    }
 }
 
 TEST_CASE("format_packed_event equals format_event for every output mode") {

@@ -27,24 +27,24 @@ enum render_issue : unsigned {
     issue_invalid_utf8 = 1u << 0,   ///< str/bin/key bytes not UTF-8: each bad byte written as \xNN text
     issue_ext79 = 1u << 1,          ///< Salt sentinel: rendered as its [name, value] payload
     issue_timestamp = 1u << 2,      ///< msgpack timestamp (ext -1): rendered as ISO-8601 text with "Z"
-    issue_other_ext = 1u << 3,      ///< any other ext: rendered as "<ext TYPE: HEX>"
+    // 1u << 3 is free: an ext other than 78/79/-1 prints as its payload text, as in Salt.
     issue_mixed_keys = 1u << 4,     ///< pretty sort of str and non-str keys (Python TypeError)
-    issue_ext_key = 1u << 5,        ///< datetime or other ext as a map key (Python TypeError): its text
+    issue_ext_key = 1u << 5,        ///< sentinel or timestamp as a map key (Python TypeError): its text
 };
 
 struct render_outcome {
-    bool drop = false;      ///< Salt drops this event silently: a map/array used as a key, or a malformed ext 78
+    bool drop = false;      ///< Salt drops this event silently: a map/array used as a key, a malformed ext 78
     unsigned issues = 0;    ///< render_issue bits
 };
 
 /// Appends the JSON of `v` to `out`. When the outcome says drop, `out` is left as it was.
 render_outcome render_json(const value& v, std::string& out, const render_options& opts = {});
 
-/// Appends render_json's compact, uncoloured output for the msgpack object at the start of
-/// `packed` straight from its bytes (trailing bytes are ignored, as unpack(in, used) does), and
-/// ORs render_issue bits into `issues`. Returns false, leaving `out` as it was, for anything but
-/// the common case (ext values, keys that are not distinct str, maps over 16 keys, data over
-/// 1 MiB, malformed or very deep data): decode and call render_json for those.
+/// Appends render_json's compact, uncoloured output for the msgpack object that is the whole of
+/// `packed` straight from its bytes, and ORs render_issue bits into `issues`. Returns false,
+/// leaving `out` as it was, for anything but the common case (ext 78/79/-1 values, keys that are
+/// not distinct str, maps over 16 keys, data over 1 MiB, malformed, truncated or very deep data,
+/// bytes after the object): decode and call render_json for those.
 bool render_packed_json(std::string_view packed, std::string& out, unsigned& issues);
 
 /// Appends `s` as a JSON string literal (quotes included), json.dumps(ensure_ascii=False) style;
