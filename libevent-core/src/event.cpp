@@ -138,15 +138,28 @@ void pack_map(const map_t& m, std::string& out) {
     }
 }
 
+// A key as it appears in a trim report's path: strings as they are, anything else as its kind.
+std::string key_text(const value& k) {
+    if (const std::string* s = k.str()) return *s;
+    if (const auto* i = std::get_if<std::int64_t>(&k.v)) return std::to_string(*i);
+    if (const auto* u = std::get_if<std::uint64_t>(&k.v)) return std::to_string(*u);
+    return "<" + std::string(kind_name(k)) + ">";
+}
+
 // One pass of Salt's trim: every value of `m` bigger than `limit` becomes the marker; sub-maps
-// are descended into instead of measured.
-bool trim_pass(map_t& m, double limit, bool packed_before) {
+// are descended into instead of measured. `path` is the dotted path of `m` (for the report).
+bool trim_pass(map_t& m, double limit, bool packed_before, const std::string& path, trim_report* report) {
     bool changed = false;
     for (member& kv : m) {
         if (map_t* sub = kv.val.map()) {
-            changed = trim_pass(*sub, limit, packed_before) || changed;
+            // The path is only built when a report is wanted (a rare, oversized event).
+            changed = trim_pass(*sub, limit, packed_before, report ? path + key_text(kv.key) + "." : path, report) ||
+                      changed;
         } else if (static_cast<double>(py_sizeof(kv.val, packed_before)) > limit) {
-            if (!(kv.val.str() && *kv.val.str() == trimmed_marker)) changed = true;
+            if (!(kv.val.str() && *kv.val.str() == trimmed_marker)) {
+                changed = true;
+                if (report) report->trimmed.push_back({path + key_text(kv.key), pack(kv.val).size()});
+            }
             kv.val = value(trimmed_marker);
         }
     }
@@ -156,16 +169,19 @@ bool trim_pass(map_t& m, double limit, bool packed_before) {
 // Salt's trim_dict on already packed data; `packed` is replaced by the bytes Salt would send.
 // CPython's bytes object adds 33 to the length. The entry test is "> max" but the exit test is
 // "< max", as in Salt.
-bool trim_packed(map_t& data, std::string& packed, std::size_t max) {
+bool trim_packed(map_t& data, std::string& packed, std::size_t max, trim_report* report) {
     if (packed.size() + 33 <= max) return false;
+    if (report) *report = trim_report{true, packed.size() + 33, 0, max, {}};
     bool changed = false;
     for (int pass = 0; pass < 5; ++pass) {
         const double percent = 50.0 - 10.0 * pass;
-        changed = trim_pass(data, static_cast<double>(max) * (percent / 100.0), pass > 0) || changed;
+        changed = trim_pass(data, static_cast<double>(max) * (percent / 100.0), pass > 0, std::string(), report) ||
+                  changed;
         packed.clear();
         pack_map(data, packed);
         if (packed.size() + 33 < max) break;
     }
+    if (report) report->size_after = packed.size() + 33;
     return changed;
 }
 
@@ -270,10 +286,22 @@ void set_stamp(map_t& data, std::chrono::system_clock::time_point t) {
     data.push_back(member{value("_stamp"), std::move(stamp)});
 }
 
-bool trim_to_max_event_size(map_t& data, std::size_t max_event_size) {
+bool trim_to_max_event_size(map_t& data, std::size_t max_event_size, trim_report* report) {
     std::string packed;
     detail::pack_map(data, packed);
-    return detail::trim_packed(data, packed, max_event_size);
+    return detail::trim_packed(data, packed, max_event_size, report);
+}
+
+std::string describe_trim(std::string_view tag, const trim_report& r) {
+    std::string out = "event '" + std::string(tag) + "' is " + std::to_string(r.size) + " bytes, over max_event_size " +
+                      std::to_string(r.max_event_size) + ": ";
+    if (r.trimmed.empty()) return out + "no value could be trimmed; sent at " + std::to_string(r.size_after) + " bytes";
+    out += r.trimmed.size() == 1 ? "trimmed key " : "trimmed keys ";
+    for (std::size_t i = 0; i < r.trimmed.size(); ++i) {
+        if (i > 0) out += ", ";
+        out += "'" + r.trimmed[i].key + "' (" + std::to_string(r.trimmed[i].size) + " bytes)";
+    }
+    return out + " to \"" + detail::trimmed_marker + "\"";
 }
 
 result<std::string> ext78_isoformat(std::string_view payload) {
@@ -301,13 +329,15 @@ result<std::string> ext78_isoformat(std::string_view payload) {
                              micro);
 }
 
-result<std::string> encode_body(std::string_view tag, value& data, std::size_t max_event_size, bool stamp) {
+result<std::string> encode_body(std::string_view tag, value& data, std::size_t max_event_size, bool stamp,
+                                trim_report* report) {
     if (auto ok = check_tag(tag); !ok) return ok.error();
     map_t* m = data.map();
     if (!m) return fail(status::data, "event data must be a map, not " + std::string(kind_name(data)));
     if (stamp) set_stamp(*m, std::chrono::system_clock::now());
     std::string packed = pack(data);
-    detail::trim_packed(*m, packed, max_event_size);
+    if (report) *report = trim_report{};
+    detail::trim_packed(*m, packed, max_event_size, report);
     std::string body;
     body.reserve(tag.size() + 2 + packed.size());
     body.append(tag);

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "tagbus/result.hpp"
 #include "tagbus/value.hpp"
@@ -39,15 +40,34 @@ std::string format_stamp(std::chrono::system_clock::time_point t);
 /// map already has a str key "_stamp". `data` must be a map.
 void set_stamp(map_t& data, std::chrono::system_clock::time_point t);
 
+/// What trimming did to an event that was over max_event_size, so a tool can say so.
+struct trim_report {
+    struct trimmed_value {
+        std::string key;   ///< the path of the value: "a.b" for key "b" of the map under key "a"
+        std::size_t size;  ///< its packed (msgpack) size in bytes before it was replaced
+    };
+    bool over = false;           ///< the data was over max_event_size (and trimming was tried)
+    std::size_t size = 0;        ///< the data's size as Salt measures it: packed bytes + 33
+    std::size_t size_after = 0;  ///< the same measure after trimming
+    std::size_t max_event_size = 0;
+    std::vector<trimmed_value> trimmed;  ///< in the order Salt replaced them; empty: nothing trimmable
+};
+
+/// One line for a warning: "event 'TAG' is N bytes, over max_event_size M: trimmed key 'a.b'
+/// (X bytes) to \"VALUE_TRIMMED\"" (several keys: "trimmed keys 'a' (X bytes), 'b' (Y bytes) to
+/// ..."), or "...: no value could be trimmed; sent at N bytes" when Salt's passes found nothing.
+std::string describe_trim(std::string_view tag, const trim_report& r);
+
 /// Salt's trimming (SALT-WIRE §3 "Size cap and trimming"), emulating its CPython size measurement.
-/// Returns true when the data was changed.
-bool trim_to_max_event_size(map_t& data, std::size_t max_event_size);
+/// Returns true when the data was changed. `report` (optional) receives what was trimmed.
+bool trim_to_max_event_size(map_t& data, std::size_t max_event_size, trim_report* report = nullptr);
 
 /// Builds a body from a tag and data as Salt's fire_event does: checks the tag, requires a map
 /// (error "event data must be a map, not a list" etc.), adds `_stamp` (unless `stamp` is false),
 /// trims to max_event_size, packs. `data` is modified as Salt modifies the caller's map.
+/// `report` (optional) receives what trimming did; `report->over` says whether the tool should warn.
 result<std::string> encode_body(std::string_view tag, value& data, std::size_t max_event_size,
-                                bool stamp = true);
+                                bool stamp = true, trim_report* report = nullptr);
 
 /// Ext type 78 (datetime): payload "YYYYMMDDTHH:MM:SS.ffffff". Returns the ISO text Salt prints,
 /// "2024-05-01T12:00:00.123456" or without the fraction when it is zero; error when malformed.
