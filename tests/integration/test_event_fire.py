@@ -205,7 +205,9 @@ class EventFire(tb.BusTest):
         os.unlink(pull)
         r = self.run_tool("event-fire", *self.common(), "{a: 1}", "t")
         self.assertEqual((r.returncode, r.stderr.decode()),
-                         (69, f"event-fire: cannot connect to {pull}: No such file or directory\n"))
+                         (69, f"event-fire: cannot connect to {pull}: No such file or directory; no bus is running "
+                              f"there: start `event-busd --node master --sock-dir {self.sock_dir}`, or use "
+                              "node=minion\n"))
 
 
 if __name__ == "__main__":

@@ -163,7 +163,8 @@ class EventSend(tb.BusTest):
     def test_masterless_without_a_minion_bus(self):
         self.write_config("minion", f"id: {ID}\nfile_client: local\n")
         self.fails(69, f"cannot fire on the local minion bus (masterless minion config): cannot connect to "
-                       f"{self.minion_pull()}: No such file or directory", "t")
+                       f"{self.minion_pull()}: No such file or directory; no bus is running there: start "
+                       f"`event-busd --node minion --sock-dir {self.sock_dir} -c {self.config_dir}`", "t")
 
     def test_minion_bus_gets_a_fire_master_request(self):
         minion = self.start_minion()
@@ -368,9 +369,11 @@ class EventSend(tb.BusTest):
     def test_no_route(self):
         self.fails(69, f"no route to the master: minion bus: cannot connect to {self.minion_pull()}: "
                        f"No such file or directory; master bus: cannot connect to {self.master_pull()}: "
-                       "No such file or directory", "t")
+                       "No such file or directory; no bus is running there: start "
+                       f"`event-busd --node minion --sock-dir {self.sock_dir} -c {self.config_dir}`", "t")
         self.fails(69, f"no route to the master (a preload goes to the master bus only): master bus: cannot "
-                       f"connect to {self.master_pull()}: No such file or directory", "t", "preload={a: 1}")
+                       f"connect to {self.master_pull()}: No such file or directory; no bus is running there: "
+                       f"start `event-busd --node master --sock-dir {self.master_dir}`", "t", "preload={a: 1}")
 
     def test_with_pillar_is_refused(self):
         self.start_minion()

@@ -190,7 +190,9 @@ class StateEvent(tb.BusTest):
         r = self.run_tool("state-event", *self.common())
         path = os.path.join(self.sock_dir, "master_event_pub.ipc")
         self.assertEqual(r.returncode, 69)
-        self.assertEqual(r.stderr, f"state-event: cannot connect to {path}: No such file or directory\n".encode())
+        self.assertEqual(r.stderr, f"state-event: cannot connect to {path}: No such file or directory; no bus is "
+                                   f"running there: start `event-busd --node master --sock-dir {self.sock_dir}`, "
+                                   "or use node=minion\n".encode())
         self.assertEqual(r.stdout, b"")
 
     def test_wait_for_bus(self):
