@@ -162,6 +162,54 @@ class StateEvent(tb.BusTest):
         self.assertEqual(w.out.read_until_eof(), salt_line("kept", {}))
         self.assertEqual(w.wait(), 0)
 
+    def test_every_event_salt_drops_is_skipped_with_one_warning(self):
+        # SALT-WIRE §7 "Events Salt drops silently", each reaching the subscriber.
+        dropped = [
+            b"t\n\n\x81\x91\x01\x02",                                 # an array as a map key
+            b"t\n\n\x81\x80\x01",                                     # a map as a map key
+            b"t\n\n\x81\xa1a\xd4\x4e\x00",                            # a malformed datetime (ext 78)
+            b"no blank line here",                                    # no "\n\n", all ASCII
+            b"",                                                      # empty
+            b"\n\n",                                                  # only the separator
+            b"ends/in/lf\n\n\n" + msgpack.packb({"a": 1}),            # a tag ending in "\n"
+            b"sep\n\n\n\n" + msgpack.packb({}),                       # more blank lines
+            b"two\n\n" + msgpack.packb({"a": 1}) + msgpack.packb({}),  # two objects
+            b"junk\n\n" + msgpack.packb({"a": 1}) + b"junk",           # garbage after the data
+            b"short\n\n\x82\xa1a",                                     # truncated
+        ]
+        self.start_bus()
+        compact = self.watch("count=1")
+        pretty = self.watch("count=1", "pretty=True")
+        self.push_raw(b"".join(legacy_frame(b) for b in dropped) + legacy_frame(body("kept", {"k": 1}))).close()
+        self.assertEqual(compact.out.read_until_eof(), salt_line("kept", {"k": 1}))
+        self.assertEqual(pretty.out.read_until_eof(), salt_line("kept", {"k": 1}, pretty=True))
+        for w in (compact, pretty):
+            self.assertEqual(w.wait(), 0)
+            err = w.err.read_until_eof()
+            self.assertEqual(err.count(b"warning: skipped an event that cannot be decoded"), 1, err)
+
+    def test_other_ext_types_print_their_payload(self):
+        # Ext(1, b"abc") -> "abc", empty -> "", not UTF-8 -> \xNN with a warning; a datetime key
+        # sorts among str keys by its ISO text.
+        data = (b"\x84" + b"\xa6_stamp\x01" + b"\xc7\x18\x4e" + b"20240501T12:00:00.000000" + b"\x02"
+                + b"\xa1e\xc7\x03\x01abc" + b"\xa1z\xc7\x00\x05")
+        self.start_bus()
+        compact = self.watch("count=2")
+        pretty = self.watch("count=1", "pretty=True")
+        bad = b"bad\n\n\x81\xa1x\xd4\x07\xff"
+        self.push_raw(legacy_frame(b"ext\n\n" + data) + legacy_frame(bad)).close()
+        self.assertEqual(compact.out.read_until_eof(),
+                         b'ext\t{"_stamp": 1, "2024-05-01T12:00:00": 2, "e": "abc", "z": ""}\n'
+                         b'bad\t{"x": "\\\\xff"}\n')
+        self.assertEqual(pretty.out.read_until_eof(),
+                         b'ext\t{\n    "2024-05-01T12:00:00": 2,\n    "_stamp": 1,\n    "e": "abc",\n    "z": ""\n}\n')
+        self.assertEqual(compact.wait(), 0)
+        self.assertEqual(compact.err.read_until_eof(),
+                         b"state-event: warning: Salt's state.event cannot print event 'bad'; printed anyway "
+                         b"(non-UTF-8 bytes shown as \\xNN)\n")
+        self.assertEqual(pretty.wait(), 0)
+        self.assertEqual(pretty.err.read_until_eof(), b"")
+
     def test_json_lines(self):
         self.start_bus()
         w = self.watch("count=1", extra=["--json-lines"])
