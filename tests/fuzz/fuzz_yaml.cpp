@@ -1,0 +1,86 @@
+// Salt's CLI words and YAML: parse_salt_args over words (the input split at NUL bytes; the last
+// word is also loaded whole by salt_yaml_load), bind_params against event.send's signature.
+// Invariants: every word lands in exactly one place (positional, or keyword with its name and
+// text as split_kwarg cut them); a no_parse keyword keeps its text; a repeated keyword keeps its
+// last value and text together; whatever salt_yaml_load returns packs and unpacks to itself; a
+// refusal is a data error with a message.
+#include <string>
+#include <vector>
+
+#include "fuzz.hpp"
+#include "tagbus/args.hpp"
+#include "tagbus/json.hpp"
+#include "tagbus/value.hpp"
+#include "tagbus/yaml.hpp"
+
+using namespace tagbus;
+
+namespace {
+
+void check_loaded(const result<value>& v) {
+    if (!v) {
+        FUZZ_CHECK(v.error().code == status::data);
+        FUZZ_CHECK(!v.error().message.empty());
+        return;
+    }
+    auto back = unpack(pack(*v));
+    FUZZ_CHECK(back);
+    FUZZ_CHECK(*back == *v);
+    std::string out;
+    render_json(*v, out, render_options{true, nullptr});
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    const std::string_view in(reinterpret_cast<const char*>(data), size);
+    std::vector<std::string> words;
+    for (std::size_t pos = 0;;) {
+        const std::size_t nul = in.find('\0', pos);
+        words.emplace_back(in.substr(pos, nul == std::string_view::npos ? std::string_view::npos : nul - pos));
+        if (nul == std::string_view::npos) break;
+        pos = nul + 1;
+    }
+    if (words.size() > 64) return 0;
+
+    const std::vector<std::string> no_parse{"tag"};
+    const salt_args args = parse_salt_args(words, no_parse);
+    FUZZ_CHECK(args.positional.size() == args.raw_positional.size());
+    FUZZ_CHECK(args.keywords.size() == args.raw_keywords.size());
+    std::size_t npos = 0;
+    for (const auto& w : words) {
+        if (auto kw = split_kwarg(w)) {
+            FUZZ_CHECK(!kw->first.empty());
+            FUZZ_CHECK(std::string(kw->first) + "=" + std::string(kw->second) == w);
+            bool found = false;
+            for (const auto& [name, v] : args.keywords) found = found || name == kw->first;
+            FUZZ_CHECK(found);
+        } else {
+            FUZZ_CHECK(npos < args.raw_positional.size());
+            FUZZ_CHECK(args.raw_positional[npos] == w);
+            ++npos;
+        }
+    }
+    FUZZ_CHECK(npos == args.positional.size());
+    for (std::size_t i = 0; i < args.keywords.size(); ++i) {
+        const auto& [name, v] = args.keywords[i];
+        if (name == "tag") FUZZ_CHECK(v.str() && *v.str() == args.raw_keywords[i]);
+        else FUZZ_CHECK(yamlify(args.raw_keywords[i]) == v);  // a repeated keyword: the last one, value and text
+    }
+    for (std::size_t i = 0; i < args.positional.size(); ++i) {
+        auto back = unpack(pack(args.positional[i]));
+        FUZZ_CHECK(back && *back == args.positional[i]);
+    }
+
+    std::vector<std::pair<std::string, value>> extra;
+    auto bound = bind_params(args, {"data", "tag", "preload", "with_env", "with_grains", "with_pillar"}, &extra);
+    if (!bound) FUZZ_CHECK(bound.error().code == status::usage);
+
+    bool big_int = false;
+    check_loaded(salt_yaml_load(words.back(), big_int));
+    if (big_int) {
+        auto again = salt_yaml_load(words.back());
+        FUZZ_CHECK(again && again->str());
+    }
+    return 0;
+}
