@@ -5,7 +5,10 @@
 
 #include <uv.h>
 
+#include "guard.hpp"
+
 #include <csignal>
+#include <exception>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -51,6 +54,7 @@ struct event_loop::impl {
     timer_id next_id = 1;
     std::unordered_map<timer_id, detail::timer_node*> timers;
     std::vector<detail::signal_node*> signals;
+    std::exception_ptr failed;  // thrown by a callback; run() rethrows it
 
     static void on_timer(uv_timer_t* t) {
         auto* node = static_cast<detail::timer_node*>(t->data);
@@ -60,12 +64,12 @@ struct event_loop::impl {
         node->owner = nullptr;
         auto cb = std::move(node->cb);
         uv_close(reinterpret_cast<uv_handle_t*>(&node->handle), detail::free_timer);
-        if (cb) cb();
+        if (cb) detail::guard_loop(t->loop, cb);
     }
 
     static void on_signal(uv_signal_t* s, int) {
         auto* node = static_cast<detail::signal_node*>(s->data);
-        if (node->cb) node->cb();
+        if (node->cb) detail::guard_loop(s->loop, node->cb);
     }
 };
 
@@ -95,7 +99,11 @@ event_loop::~event_loop() {
     }
 }
 
-void event_loop::run() { uv_run(&p_->loop, UV_RUN_DEFAULT); }
+void event_loop::run() {
+    uv_run(&p_->loop, UV_RUN_DEFAULT);
+    // A callback threw (see guard.hpp): it surfaces here, where only C++ frames are left.
+    if (p_->failed) std::rethrow_exception(std::exchange(p_->failed, nullptr));
+}
 
 void event_loop::stop() { uv_stop(&p_->loop); }
 
@@ -133,5 +141,12 @@ void event_loop::on_signal(int signum, std::function<void()> cb) {
 }
 
 void* event_loop::native() const { return &p_->loop; }
+
+void detail::fail_loop(void* uv_loop) noexcept {
+    auto* loop = static_cast<uv_loop_t*>(uv_loop);
+    if (auto* self = static_cast<event_loop::impl*>(loop->data); self != nullptr && !self->failed)
+        self->failed = std::current_exception();
+    uv_stop(loop);
+}
 
 }  // namespace tagbus

@@ -8,6 +8,10 @@
 
 namespace tagbus {
 
+namespace detail {
+void fail_loop(void* uv_loop) noexcept;  // src/guard.hpp
+}  // namespace detail
+
 /// Creating a loop sets SIGPIPE to ignored when it still has the default disposition: a peer
 /// that goes away must become a write error, not kill the process.
 class event_loop {
@@ -19,7 +23,8 @@ public:
     event_loop(const event_loop&) = delete;
     event_loop& operator=(const event_loop&) = delete;
 
-    /// Runs until stop() is called or nothing is left to do.
+    /// Runs until stop() is called or nothing is left to do. An exception thrown by a callback
+    /// (a timer's, a signal's) stops the loop and is rethrown here, never through libuv.
     void run();
     /// Makes run() return after the current callback; safe to call from any callback.
     void stop();
@@ -36,6 +41,7 @@ public:
     void* native() const;
 
 private:
+    friend void detail::fail_loop(void* uv_loop) noexcept;
     struct impl;
     std::unique_ptr<impl> p_;
 };
