@@ -19,8 +19,25 @@
 
 namespace tagbus::cli {
 
+namespace {
+
+// Which bus each tool talks to when nothing says otherwise, for the end of its --help (Salt's own
+// defaults: salt-run state.event watches the master bus, salt-call event.fire fires on the minion's).
+std::string default_route(const std::string& tool) {
+    if (tool == "state-event") return "Default: the master bus (node=master); node=minion watches the minion bus.";
+    if (tool == "event-fire")
+        return "Default: the minion bus (node=minion), as salt-call event.fire;\nnode=master fires on the master bus.";
+    if (tool == "event-send")
+        return "Default: the minion bus, which forwards to the master bus;\nwithout one, the master bus directly.";
+    if (tool == "event-busd") return "Default: the master bus (--node master).";
+    return {};
+}
+
+}  // namespace
+
 void setup_app(CLI::App& app) {
     app.set_version_flag("--version", app.get_name() + " (tagbus) " + TAGBUS_VERSION);
+    if (auto route = default_route(app.get_name()); !route.empty()) app.footer(route + "\n");
     app.get_formatter()->column_width(30);
     // Salt's words (key=value and positionals) are collected verbatim and parsed by the library.
     app.allow_windows_style_options(false);
@@ -51,6 +68,34 @@ void add_words(CLI::App& app, const std::string& description) {
     app.allow_extras();
 }
 
+namespace {
+
+// CLI11's messages ("--tagmatch: At Most 1 required but received 2") in the project's words.
+std::string in_our_words(std::string what) {
+    auto after = [&](std::string_view head) { return what.substr(head.size()); };
+    for (std::string_view head : {"The following argument was not expected: ", "The following arguments were not expected: "})
+        if (what.starts_with(head)) {
+            std::string rest = after(head);
+            const bool many = head.find("arguments") != std::string_view::npos;
+            return std::string(rest.starts_with('-') ? "unknown option" : "unexpected argument") + (many ? "s " : " ") +
+                   rest;
+        }
+    if (what.starts_with("Could not convert: ")) {
+        std::string rest = after("Could not convert: ");
+        if (auto eq = rest.find(" = "); eq != std::string::npos)
+            return "invalid " + rest.substr(0, eq) + " '" + rest.substr(eq + 3) + "' (expected a number)";
+    }
+    if (auto colon = what.find(": "); colon != std::string::npos && what.starts_with('-')) {
+        const std::string opt = what.substr(0, colon), rest = what.substr(colon + 2);
+        if (rest.starts_with("At Most ")) return opt + " given more than once (it takes one value)";
+        if (rest.starts_with("1 required ") && rest.ends_with(" missing"))
+            return opt + " needs a value (" + rest.substr(11, rest.size() - 11 - 8) + ")";
+    }
+    return what;
+}
+
+}  // namespace
+
 std::optional<int> parse(CLI::App& app, int argc, char** argv, std::vector<std::string>* words) {
     try {
         app.parse(argc, argv);
@@ -65,7 +110,7 @@ std::optional<int> parse(CLI::App& app, int argc, char** argv, std::vector<std::
         return 0;
     } catch (const CLI::ParseError& e) {
         // CLI11's own codes (100-127) are never exit codes: every parse error is a usage error.
-        return usage(app.get_name(), e.what());
+        return usage(app.get_name(), in_our_words(e.what()));
     }
     if (words) {
         bool options_end = false;
@@ -73,7 +118,7 @@ std::optional<int> parse(CLI::App& app, int argc, char** argv, std::vector<std::
             if (!options_end && w == "--") {
                 options_end = true;
             } else if (!options_end && w.size() > 1 && w[0] == '-') {
-                return usage(app.get_name(), "The following argument was not expected: " + w);
+                return usage(app.get_name(), "unknown option " + w);
             } else {
                 words->push_back(std::move(w));
             }
@@ -178,7 +223,8 @@ std::string fix_for(std::string_view tool, const failure& f) {
         for (const endpoint* e : {&t.eps.pub, &t.eps.pull}) {
             if (e->tcp || !contains(f.message, e->path + ": ")) continue;
             if (contains(f.message, "ermission denied")) return denied_fix(e->path);
-            if (contains(f.message, "o such file or directory") || contains(f.message, "onnection refused"))
+            if (contains(f.message, "o such file or directory") || contains(f.message, "onnection refused") ||
+                contains(f.message, "the bus never appeared"))
                 return no_bus_fix(tool, t);
         }
     return {};

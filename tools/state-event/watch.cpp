@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -95,6 +96,16 @@ public:
         loop_.on_signal(SIGTERM, [this] { finish(0); });
         if (ws_.timeout_ms)
             loop_.after(*ws_.timeout_ms, [this] {
+                if (!connected_) {
+                    // --wait-for-bus and the bus never came: that is not a "no" but a missing bus.
+                    done_ = true;
+                    char secs[32];
+                    std::snprintf(secs, sizeof secs, "%g", static_cast<double>(*ws_.timeout_ms) / 1000.0);
+                    code_ = cli::fail(tool_, {status::unavailable, "cannot connect to " + pub_.describe() +
+                                                                       ": the bus never appeared within " + secs + " s"});
+                    loop_.stop();
+                    return;
+                }
                 // A bounded count not reached is a "no"; an unbounded watch answers like grep.
                 bool bounded = ws_.count_is_float ? ws_.fcount >= 0 : ws_.count >= 0;
                 finish(bounded || matched_ == 0 ? 1 : 0);
@@ -145,6 +156,7 @@ private:
     void on_state(link_state s, const failure* e) {
         switch (s) {
             case link_state::connected:
+                connected_ = true;
                 if (ws_.conn.verbose) cli::say(tool_, "connected to " + pub_.describe());
                 break;
             case link_state::lost:
@@ -203,6 +215,7 @@ private:
     unsigned warned_ = 0;
     bool warned_undecodable_ = false;
     bool done_ = false;
+    bool connected_ = false;  // the first connection was made (for --wait-for-bus --timeout)
     int code_ = 0;
 };
 
