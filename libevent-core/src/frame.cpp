@@ -3,6 +3,9 @@
 #include "tagbus/frame.hpp"
 
 #include <cstdint>
+#include <utility>
+
+#include "utf8.hpp"
 
 namespace tagbus {
 
@@ -46,11 +49,33 @@ failure too_big(std::size_t size, std::size_t max, bool at_least) {
 
 // A cursor over one frame's map bytes; reads only what the envelope needs and skips the rest
 // with scan(), so a large head costs one linear pass and no allocation.
+bool valid_utf8(std::string_view s) {
+    auto* p = reinterpret_cast<const unsigned char*>(s.data());
+    auto* end = p + s.size();
+    while (p < end) {
+        if (*p < 0x80) {
+            ++p;
+        } else if (const std::size_t n = utf8_sequence(p, end)) {
+            p += n;
+        } else {
+            return false;
+        }
+    }
+    return true;
+}
+
 struct map_reader {
-    explicit map_reader(std::string_view bytes) : in(bytes) {}
+    map_reader(std::string_view bytes, frame_rules r) : in(bytes), salt_pull(r == frame_rules::salt_pull) {}
     std::string_view in;
+    bool salt_pull;
     std::size_t pos = 0;
     failure err;
+    bool rejected = false;  // well-formed, but Salt's pull side would not take it (err says why)
+
+    bool reject(std::string why) {
+        rejected = true;
+        return bad(fail(status::data, std::move(why)));
+    }
 
     bool bad(failure f) {
         err = std::move(f);
@@ -63,7 +88,12 @@ struct map_reader {
 
     // Reads a str or bin header and its bytes; false with no error when the item is another type.
     bool read_bytes(std::string_view& out, bool& is_bytes) {
+        bool is_bin = false;
+        return read_bytes(out, is_bytes, is_bin);
+    }
+    bool read_bytes(std::string_view& out, bool& is_bytes, bool& is_bin) {
         is_bytes = false;
+        is_bin = false;
         if (pos >= in.size()) return truncated();
         const auto b = static_cast<unsigned char>(in[pos]);
         unsigned hdr = 0;
@@ -79,6 +109,7 @@ struct map_reader {
         else
             return true;
         if (in.size() - pos - 1 < hdr) return truncated();
+        is_bin = b >= 0xc4 && b <= 0xc6;
         if (hdr) n = get_be(in.data() + pos + 1, hdr);
         if (in.size() - pos - 1 - hdr < n) return truncated();
         out = in.substr(pos + 1 + hdr, n);
@@ -106,11 +137,17 @@ struct map_reader {
         if (in.size() - 1 < hdr) return truncated();
         const std::uint32_t n = hdr ? get_be(in.data() + 1, hdr) : (b & 0x0f);
         pos = 1 + hdr;
-        bool found = false;
+        bool found = false, head = false, bin_key = false, str_body = false;
         for (std::uint32_t i = 0; i < n; ++i) {
             std::string_view key;
-            bool key_is_bytes = false;
-            if (!read_bytes(key, key_is_bytes)) return false;
+            bool key_is_bytes = false, key_is_bin = false;
+            if (!read_bytes(key, key_is_bytes, key_is_bin)) return false;
+            if (key_is_bin && salt_pull && (key == "body" || key == "head")) {
+                // Salt's raw=False unpacker makes this bytes, which its str lookup does not find.
+                bin_key = true;
+                if (!skip()) return false;
+                continue;
+            }
             if (!key_is_bytes) {
                 // A non-string key is none of ours: skip it and its value.
                 if (!skip() || !skip()) return false;
@@ -118,10 +155,12 @@ struct map_reader {
             }
             if (key == "body") {
                 bool ok = false;
-                if (!read_bytes(body, ok)) return false;
+                if (!read_bytes(body, ok, str_body)) return false;
                 if (!ok) return bad(fail(status::data, "frame body is not bin or str"));
+                str_body = !str_body;  // read_bytes said whether it was bin
                 found = true;
             } else if (key == "head") {
+                head = true;
                 if (pos >= in.size()) return truncated();
                 if (!is_map_marker(static_cast<unsigned char>(in[pos])))
                     return bad(fail(status::data, "frame head is not a map"));
@@ -130,12 +169,18 @@ struct map_reader {
                 return false;
             }
         }
-        if (!found) return bad(fail(status::data, "frame has no body"));
         if (pos != in.size()) {
             const std::size_t extra = in.size() - pos;
             return bad(fail(status::data, "malformed frame: " + std::to_string(extra) +
                                               (extra == 1 ? " trailing byte" : " trailing bytes") + " after the map"));
         }
+        if (salt_pull) {
+            if (bin_key && (!found || !head)) return reject("frame keys are bin, not str");
+            if (!found) return reject("frame has no body");
+            if (!head) return reject("frame has no head");
+            if (str_body && !valid_utf8(body)) return reject("frame body is a str that is not UTF-8");
+        }
+        if (!found) return bad(fail(status::data, "frame has no body"));
         return true;
     }
 };
@@ -193,6 +238,22 @@ void frame_decoder::feed(std::string_view bytes) {
 }
 
 bool frame_decoder::next(std::string_view& body) {
+    // Rejected frames are consumed and skipped; the loop ends at a frame, a stop or an error.
+    for (;;) {
+        bool skip = false;
+        if (next_one(body, skip)) return true;
+        if (!skip) return false;
+    }
+}
+
+std::optional<failure> frame_decoder::take_rejection() {
+    if (rejected_untold_ == 0) return std::nullopt;
+    const std::uint64_t n = std::exchange(rejected_untold_, 0);
+    return fail(status::data, "skipped " + std::to_string(n) + (n == 1 ? " frame" : " frames") +
+                                  " Salt's bus rejects: " + rejected_reason_);
+}
+
+bool frame_decoder::next_one(std::string_view& body, bool& skip) {
     if (failed_) return false;
     const std::size_t avail = buf_.size() - pos_;
     if (avail == 0 || avail < need_) return false;
@@ -250,8 +311,16 @@ bool frame_decoder::next(std::string_view& body) {
     const std::string_view map = in.substr(map_at, frame_len - map_at);
     if (const std::size_t len = detail::envelope_frame(map, body); len != 0 && len == map.size())
         return consume(frame_len, kind);
-    detail::map_reader reader(map);
-    if (!reader.find_body(body)) return stop(std::move(reader.err));
+    detail::map_reader reader(map, rules_);
+    if (!reader.find_body(body)) {
+        if (!reader.rejected) return stop(std::move(reader.err));
+        consume(frame_len, kind);
+        ++rejected_total_;
+        ++rejected_untold_;
+        rejected_reason_ = std::move(reader.err.message);
+        skip = true;
+        return false;
+    }
     return consume(frame_len, kind);
 }
 

@@ -285,3 +285,74 @@ TEST_CASE("many small frames through a long-lived decoder") {
     CHECK(frames == 5000);
     CHECK(d.pending() == 0);
 }
+
+TEST_CASE("salt_pull rules: frames Salt's bus rejects are skipped and reported, the stream goes on") {
+    // msgpack maps built by hand: "head"/"body" as str (a4/a4) or bin (c4 04).
+    const std::string head_str = "\xa4head\x80", body_key = "\xa4" "body";
+    const std::string bin_head = std::string("\xc4\x04head\x80"), bin_body = std::string("\xc4\x04" "body");
+    struct row {
+        const char* name;
+        std::string map;
+        const char* reason;
+    };
+    const std::vector<row> rejected = {
+        {"no head", "\x81" + body_key + "\xc4\x03t\n\n", "frame has no head"},
+        {"bin keys", "\x82" + bin_head + bin_body + "\xc4\x03t\n\n", "frame keys are bin, not str"},
+        {"bin body key", "\x82" + head_str + bin_body + "\xc4\x03t\n\n", "frame keys are bin, not str"},
+        {"bin head key", "\x82" + bin_head + body_key + "\xc4\x03t\n\n", "frame keys are bin, not str"},
+        {"str body not UTF-8", "\x82" + head_str + body_key + "\xa4t\n\n\xff", "frame body is a str that is not UTF-8"},
+        {"head only", "\x81" + head_str, "frame has no body"},
+    };
+    const std::string good_body = "ok\n\n\x80";
+    std::string good;
+    append_frame(good, good_body, framing::legacy);
+    for (const row& r : rejected) {
+        const std::string name = r.name;
+        CAPTURE(name);
+        for (bool prefix : {false, true}) {
+            CAPTURE(prefix);
+            const std::string frame = prefix ? prefixed(r.map) : r.map;
+            // Salt's pull side: skipped, reported once with a count, the next frame delivered.
+            frame_decoder pull(default_max_frame, frame_rules::salt_pull);
+            decoded out;
+            pull.feed(frame + frame + good);
+            drain(pull, out);
+            CHECK(out.error == "");
+            REQUIRE(out.bodies.size() == 1);
+            CHECK(out.bodies[0] == good_body);
+            CHECK(pull.rejected() == 2);
+            auto told = pull.take_rejection();
+            REQUIRE(told);
+            CHECK(told->message == std::string("skipped 2 frames Salt's bus rejects: ") + r.reason);
+            CHECK_FALSE(pull.take_rejection());
+            // Split anywhere, one byte at a time: the same.
+            frame_decoder bytes(default_max_frame, frame_rules::salt_pull);
+            decoded one;
+            for (char c : frame + good) {
+                bytes.feed(std::string_view(&c, 1));
+                drain(bytes, one);
+            }
+            CHECK(one.error.empty());
+            CHECK(one.bodies == std::vector<std::string>{good_body});
+            CHECK(bytes.take_rejection()->message == std::string("skipped 1 frame Salt's bus rejects: ") + r.reason);
+        }
+    }
+    SUBCASE("a subscriber accepts what a 3008 publisher may send") {
+        for (const row& r : rejected) {
+            if (std::string_view(r.name) == "head only") continue;
+            CAPTURE(r.name);
+            decoded out = decode_whole(r.map + good);
+            CHECK(out.error.empty());
+            CHECK(out.bodies.size() == 2);
+        }
+    }
+    SUBCASE("str keys, a str body that is UTF-8, extra keys (even bin ones): accepted on the pull side") {
+        frame_decoder pull(default_max_frame, frame_rules::salt_pull);
+        decoded out;
+        pull.feed("\x83" + head_str + "\xc4\x01x\x01" + body_key + "\xa5t\n\n\xc3\xa9");
+        drain(pull, out);
+        CHECK(out.error.empty());
+        CHECK(out.bodies == std::vector<std::string>{"t\n\n\xc3\xa9"});
+        CHECK_FALSE(pull.take_rejection());
+    }
+}
