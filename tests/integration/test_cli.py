@@ -101,7 +101,7 @@ class Help(unittest.TestCase):
                 r = run([tool(t), "--bogus"])
                 self.assertEqual(r.returncode, 64)
                 self.assertEqual(r.stdout, b"")
-                self.assertEqual(r.stderr, (f"{t}: The following argument was not expected: --bogus\n"
+                self.assertEqual(r.stderr, (f"{t}: unknown option --bogus\n"
                                             f"Try '{t} --help'.\n").encode())
 
     def test_every_long_option_is_in_the_man_page(self):

@@ -254,7 +254,7 @@ class StateEvent(tb.BusTest):
 
     def test_usage_errors(self):
         cases = [
-            (["--bogus"], b"state-event: The following argument was not expected: --bogus\n"),
+            (["--bogus"], b"state-event: unknown option --bogus\n"),
             (["count=abc"], b"state-event: count must be a number, not a string\n"),
             (["count=1", "--count", "2"], b"state-event: count given twice: as count= and as --count\n"),
             (["foo=1"], b"state-event: unexpected keyword argument 'foo'\n"),

@@ -96,7 +96,7 @@ public:
         loop_.on_signal(SIGTERM, [this] { finish(0); });
         if (ws_.timeout_ms)
             loop_.after(*ws_.timeout_ms, [this] {
-                if (!connected_) {
+                if (ws_.wait_for_bus && !connected_) {
                     // --wait-for-bus and the bus never came: that is not a "no" but a missing bus.
                     done_ = true;
                     char secs[32];
