@@ -5,6 +5,8 @@
 // cleared when the client lets go, so late libuv callbacks touch nothing else.
 #include "tagbus/client.hpp"
 
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <uv.h>
 
 #include <algorithm>
@@ -14,6 +16,8 @@
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "guard.hpp"
 
 namespace tagbus {
 
@@ -104,9 +108,11 @@ struct subscriber_state {
 
 void on_sub_closed(uv_handle_t* h) { delete static_cast<sub_conn*>(h->data); }
 
+// Every entry from libuv runs under guard_loop: an exception from a handler stops the tool's loop
+// and event_loop::run() rethrows it, never through libuv's frames.
 void on_sub_connect(uv_connect_t* req, int status) {
     auto* c = static_cast<sub_conn*>(req->data);
-    if (c->owner) c->owner->on_connected(status);
+    if (c->owner) guard_loop(req->handle->loop, [&] { c->owner->on_connected(status); });
 }
 
 void on_sub_alloc(uv_handle_t* h, std::size_t, uv_buf_t* buf) {
@@ -117,7 +123,7 @@ void on_sub_alloc(uv_handle_t* h, std::size_t, uv_buf_t* buf) {
 
 void on_sub_read(uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
     auto* c = static_cast<sub_conn*>(s->data);
-    if (c->owner) c->owner->on_read(nread);
+    if (c->owner) guard_loop(s->loop, [&] { c->owner->on_read(nread); });
 }
 
 }  // namespace
@@ -194,12 +200,17 @@ void detail::subscriber_state::on_read(ssize_t nread) {
     detail::sub_conn* current = conn;
     std::string_view body;
     // A handler may stop (conn changes) or destroy (here turns false) the subscriber: check after each.
-    while (decoder.next(body)) {
-        if (handlers.on_body) handlers.on_body(body);
-        if (!here) return;
-        if (conn != current || stopped) break;
+    try {
+        while (decoder.next(body)) {
+            if (handlers.on_body) handlers.on_body(body);
+            if (!here) return;
+            if (conn != current || stopped) break;
+        }
+        if (conn == current && !stopped && handlers.on_batch_end) handlers.on_batch_end();
+    } catch (...) {
+        if (here) alive = nullptr;  // `here` is about to go: never leave a pointer to it behind
+        throw;
     }
-    if (conn == current && !stopped && handlers.on_batch_end) handlers.on_batch_end();
     if (!here) return;
     alive = nullptr;
     if (conn != current || stopped) return;
@@ -236,11 +247,25 @@ void subscriber::stop() { p_->shut(); }
 namespace detail {
 namespace {
 
-struct pub_write {
-    uv_write_t req{};
-    void* owner = nullptr;  // publisher::impl
-    std::string bytes;      // the caller's view is gone by the time libuv writes
-};
+// Writes are coalesced: bytes wait in `pending` until this many are there (or a flush), so a
+// replay of small events costs one write per 64 KiB, not one per event.
+constexpr std::size_t pub_write_chunk = 64 * 1024;
+// Above this much pending while a write is still in flight, send() waits for the socket.
+constexpr std::size_t pub_high_water = 1024 * 1024;
+// A connect refused with EAGAIN (the bus's listen backlog is full) is retried after this long,
+// doubling up to the maximum.
+constexpr std::uint64_t pub_busy_backoff_min_ms = 5;
+constexpr std::uint64_t pub_busy_backoff_max_ms = 100;
+constexpr std::uint64_t pub_hook_interval_ms = 250;
+
+// Bytes the socket holds that the peer has not read yet (Linux SIOCOUTQ: for a Unix stream socket
+// the memory of unread messages, for TCP unsent plus unacknowledged bytes); -1 when unknown.
+long socket_outq(uv_handle_t* h) {
+    uv_os_fd_t fd = -1;
+    int n = 0;
+    if (uv_fileno(h, &fd) != 0 || ioctl(fd, SIOCOUTQ, &n) != 0) return -1;
+    return n;
+}
 
 }  // namespace
 }  // namespace detail
@@ -248,56 +273,233 @@ struct pub_write {
 struct publisher::impl {
     uv_loop_t loop{};
     detail::stream_handle h{};
+    bool h_live = false;  // initialised and not closed
+    bool h_closed = true;  // its close callback has run (or it was never initialised)
     uv_connect_t connect_req{};
-    uv_timer_t timer{};
+    uv_write_t write_req{};
+    uv_shutdown_t shutdown_req{};
+    uv_timer_t timer{};  // deadlines and progress ticks
     endpoint ep;
+    std::chrono::milliseconds timeout{1000};  // no-progress bound
     bool connect_done = false;
-    bool timed_out = false;
-    bool open = false;  // connected and not yet closed
-    std::size_t pending_writes = 0;
+    int connect_status = 0;
+    bool fired = false;  // the timer's one-shot deadline passed
+    bool open = false;   // connected and not yet closed
+    std::string pending;   // accepted, not yet handed to libuv
+    std::string inflight;  // the bytes of the one write libuv holds
+    bool writing = false;
+    bool shut = false;         // shutdown requested
+    bool peer_closed = false;  // EOF read from the bus
     std::optional<failure> err;
+    // Progress: the last time the bus took or read anything, and the samples it is judged by.
+    std::uint64_t last_progress = 0;
+    std::size_t last_queue = 0;
+    long last_outq = -1;
+    std::function<void()> hook;
+    std::uint64_t last_hook = 0;
+    char read_buf[512];  // the bus never speaks; reading tells us when it closes
 
     impl() {
         uv_loop_init(&loop);
         uv_timer_init(&loop, &timer);
         timer.data = this;
         connect_req.data = this;
+        write_req.data = this;
+        shutdown_req.data = this;
     }
     ~impl() {
-        // Closing the stream cancels unfinished writes; their callbacks free them during the run.
-        auto* stream = detail::as_handle(h);
-        if (stream->loop == &loop && !uv_is_closing(stream)) uv_close(stream, nullptr);
+        // Closing the stream cancels an unfinished write; its callback runs during the run below.
+        close_stream();
         uv_close(reinterpret_cast<uv_handle_t*>(&timer), nullptr);
         uv_run(&loop, UV_RUN_DEFAULT);
         uv_loop_close(&loop);
     }
+    impl(const impl&) = delete;
+    impl& operator=(const impl&) = delete;
 
-    void write_failed(int status) {
-        if (err) return;
-        const bool gone = status == UV_EPIPE || status == UV_ECONNRESET || status == UV_ENOTCONN;
-        err = fail(gone ? status::unavailable : status::io, "cannot write to " + ep.describe() + ": " + detail::reason(status));
+    uv_stream_t* stream() { return detail::as_stream(h); }
+
+    void close_stream() {
+        if (!h_live) return;
+        h_live = false;
+        uv_close(detail::as_handle(h), on_stream_closed);
     }
+
+    // An exception from our own code or the hook: the wait in progress fails, nothing unwinds
+    // through libuv.
+    void internal_error(const std::string& what) {
+        if (!err) err = fail(status::software, "internal error while writing to " + ep.describe() + ": " + what);
+        uv_stop(&loop);
+    }
+    template <typename F>
+    static void guarded(impl* self, F&& f) {
+        detail::guard_callback(std::forward<F>(f), [self](const std::string& what) { self->internal_error(what); });
+    }
+
+    void set_error(failure f) {
+        if (!err) err = std::move(f);
+    }
+    void write_failed(int status) {
+        const bool gone = status == UV_EPIPE || status == UV_ECONNRESET || status == UV_ENOTCONN;
+        set_error(fail(gone ? status::unavailable : status::io,
+                       "cannot write to " + ep.describe() + ": " +
+                           (gone ? "the bus went away (" + detail::reason(status) + ")" : detail::reason(status))));
+    }
+
+    // Samples the write queue and the socket's unread bytes; either going down is progress.
+    void sample() {
+        const std::size_t q = uv_stream_get_write_queue_size(stream());
+        const long o = detail::socket_outq(detail::as_handle(h));
+        if (q < last_queue || (o >= 0 && last_outq >= 0 && o < last_outq)) last_progress = uv_now(&loop);
+        last_queue = q;
+        last_outq = o;
+    }
+
+    // Runs the loop until done() or an error, failing with `on_timeout` when the bus makes no
+    // progress for `timeout`. Each wait gets the full bound from its start.
+    template <typename Done, typename OnTimeout>
+    result<void> wait(Done done, OnTimeout on_timeout) {
+        uv_update_time(&loop);
+        last_progress = uv_now(&loop);
+        last_queue = uv_stream_get_write_queue_size(stream());
+        last_outq = detail::socket_outq(detail::as_handle(h));
+        const auto bound = static_cast<std::uint64_t>(timeout.count());
+        const std::uint64_t tick = std::clamp<std::uint64_t>(bound / 8, 5, 100);
+        uv_timer_start(&timer, on_tick, tick, tick);
+        while (!err && !done()) {
+            if (uv_now(&loop) - last_progress >= bound) {
+                set_error(on_timeout());
+                break;
+            }
+            uv_run(&loop, UV_RUN_ONCE);
+        }
+        uv_timer_stop(&timer);
+        if (err) return *err;
+        return {};
+    }
+
+    result<void> wait_for_write() {
+        return wait([this] { return !writing; }, [this] {
+            return fail(status::tempfail, "timed out writing to " + ep.describe() + ": the bus took nothing for " +
+                                              std::to_string(timeout.count()) + " ms");
+        });
+    }
+
+    void start_write() {
+        inflight.swap(pending);
+        pending.clear();
+        uv_buf_t buf = uv_buf_init(inflight.data(), static_cast<unsigned>(inflight.size()));
+        if (int rc = uv_write(&write_req, stream(), &buf, 1, on_written); rc < 0) return write_failed(rc);
+        writing = true;
+    }
+
+    result<void> flush() {
+        while (!err && (writing || !pending.empty())) {
+            if (!writing) {
+                start_write();
+            } else if (auto r = wait_for_write(); !r) {
+                return r;
+            }
+        }
+        if (err) return *err;
+        return {};
+    }
+
+    static void on_stream_closed(uv_handle_t* hd) { static_cast<impl*>(hd->data)->h_closed = true; }
 
     static void on_connect(uv_connect_t* req, int status) {
         auto* self = static_cast<impl*>(req->data);
-        if (self->timed_out) return;  // UV_ECANCELED after the timeout closed the handle
         self->connect_done = true;
-        uv_timer_stop(&self->timer);
-        if (status < 0) {
-            self->err = fail(status::unavailable, "cannot connect to " + self->ep.describe() + ": " + detail::reason(status));
-        } else {
-            self->open = true;
-        }
+        self->connect_status = status;
     }
 
-    static void on_timeout(uv_timer_t* t) { static_cast<impl*>(t->data)->timed_out = true; }
+    static void on_deadline(uv_timer_t* t) { static_cast<impl*>(t->data)->fired = true; }
+
+    static void on_tick(uv_timer_t* t) {
+        auto* self = static_cast<impl*>(t->data);
+        guarded(self, [self] {
+            self->sample();
+            const std::uint64_t now = uv_now(&self->loop);
+            if (self->hook && now - self->last_hook >= detail::pub_hook_interval_ms) {
+                self->last_hook = now;
+                self->hook();
+            }
+        });
+    }
 
     static void on_written(uv_write_t* req, int status) {
-        auto* w = static_cast<detail::pub_write*>(req->data);
-        auto* self = static_cast<impl*>(w->owner);
-        --self->pending_writes;
+        auto* self = static_cast<impl*>(req->data);
+        self->writing = false;
+        self->inflight.clear();
+        if (status == 0) self->last_progress = uv_now(&self->loop);
+        else if (status != UV_ECANCELED) self->write_failed(status);
+    }
+
+    static void on_shutdown(uv_shutdown_t* req, int status) {
+        auto* self = static_cast<impl*>(req->data);
         if (status < 0 && status != UV_ECANCELED) self->write_failed(status);
-        delete w;
+    }
+
+    static void on_alloc(uv_handle_t* hd, std::size_t, uv_buf_t* buf) {
+        auto* self = static_cast<impl*>(hd->data);
+        *buf = uv_buf_init(self->read_buf, sizeof self->read_buf);
+    }
+
+    static void on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
+        auto* self = static_cast<impl*>(s->data);
+        if (nread >= 0) return;  // whatever a bus says here is ignored
+        uv_read_stop(s);
+        guarded(self, [self, nread] {
+            if (nread == UV_EOF && self->shut) {
+                self->peer_closed = true;  // the acknowledgement close() waits for
+            } else if (self->shut) {
+                self->set_error(fail(status::unavailable, self->ep.describe() +
+                                                              " closed the connection before reading everything (" +
+                                                              detail::reason(static_cast<int>(nread)) + ")"));
+            } else {
+                self->set_error(fail(status::unavailable,
+                                     "lost connection to " + self->ep.describe() + ": " +
+                                         (nread == UV_EOF ? std::string("the bus closed the connection")
+                                                          : detail::reason(static_cast<int>(nread)))));
+            }
+        });
+    }
+
+    // One connect attempt, bounded by the loop's time `deadline`; connect_status holds the result
+    // (UV_ETIMEDOUT when the deadline passed first).
+    void attempt(std::uint64_t deadline) {
+        connect_done = false;
+        connect_status = 0;
+        h = detail::stream_handle{};
+        h_live = true;
+        h_closed = false;
+        const int rc = detail::start_connect(&loop, h, &connect_req, ep, on_connect);
+        detail::as_handle(h)->data = this;
+        if (rc < 0) {
+            // start_connect initialised the handle even when the address is unusable.
+            connect_status = rc;
+            return;
+        }
+        fired = false;
+        uv_update_time(&loop);
+        uv_timer_start(&timer, on_deadline, deadline > uv_now(&loop) ? deadline - uv_now(&loop) : 0, 0);
+        while (!connect_done && !fired) uv_run(&loop, UV_RUN_ONCE);
+        uv_timer_stop(&timer);
+        if (!connect_done) connect_status = UV_ETIMEDOUT;
+    }
+
+    void drop_handle() {
+        close_stream();
+        while (!h_closed) uv_run(&loop, UV_RUN_ONCE);  // the handle's memory is reused next attempt
+    }
+
+    void sleep_until(std::uint64_t when) {
+        fired = false;
+        uv_update_time(&loop);
+        if (when <= uv_now(&loop)) return;
+        uv_timer_start(&timer, on_deadline, when - uv_now(&loop), 0);
+        while (!fired && !err) uv_run(&loop, UV_RUN_ONCE);
+        uv_timer_stop(&timer);
     }
 };
 
@@ -310,15 +512,42 @@ result<publisher> publisher::connect(const endpoint& pull, std::chrono::millisec
     detail::ignore_sigpipe();
     auto p = std::make_unique<impl>();
     p->ep = pull;
-    int rc = detail::start_connect(&p->loop, p->h, &p->connect_req, pull, impl::on_connect);
-    if (rc < 0) return fail(status::unavailable, "cannot connect to " + pull.describe() + ": " + detail::reason(rc));
-    uv_timer_start(&p->timer, impl::on_timeout, static_cast<std::uint64_t>(timeout.count()), 0);
-    while (!p->connect_done && !p->timed_out) uv_run(&p->loop, UV_RUN_ONCE);
-    if (!p->connect_done) {
-        return fail(status::tempfail, "timed out connecting to " + pull.describe() + " after " +
-                                          std::to_string(timeout.count()) + " ms");
+    p->timeout = timeout;
+    const auto ms = static_cast<std::uint64_t>(timeout.count());
+    uv_update_time(&p->loop);
+    const std::uint64_t deadline = uv_now(&p->loop) + ms;
+    std::uint64_t backoff = detail::pub_busy_backoff_min_ms;
+    bool busy = false;
+    for (;;) {
+        p->attempt(deadline);
+        const int st = p->connect_status;
+        if (st == 0) break;
+        p->drop_handle();
+        if (st == UV_EAGAIN) {
+            // A stopped or overloaded bus: its accept queue is full. Retry until the deadline.
+            busy = true;
+            uv_update_time(&p->loop);
+            if (uv_now(&p->loop) + backoff < deadline) {
+                p->sleep_until(uv_now(&p->loop) + backoff);
+                backoff = std::min(backoff * 2, detail::pub_busy_backoff_max_ms);
+                continue;
+            }
+        }
+        if (busy && (st == UV_EAGAIN || st == UV_ETIMEDOUT)) {
+            return fail(status::tempfail, "cannot connect to " + pull.describe() +
+                                              ": the bus is busy: its listen backlog stayed full for " +
+                                              std::to_string(ms) + " ms (is the bus process stopped or overloaded?); "
+                                              "try again later");
+        }
+        if (st == UV_ETIMEDOUT) {
+            return fail(status::tempfail,
+                        "timed out connecting to " + pull.describe() + " after " + std::to_string(ms) + " ms");
+        }
+        return fail(status::unavailable, "cannot connect to " + pull.describe() + ": " + detail::reason(st));
     }
-    if (p->err) return *p->err;
+    p->open = true;
+    if (pull.tcp) uv_tcp_nodelay(&p->h.tcp, 1);
+    uv_read_start(p->stream(), impl::on_alloc, impl::on_read);
     publisher out;
     out.p_ = std::move(p);
     return out;
@@ -328,48 +557,66 @@ result<void> publisher::send(std::string_view frame_bytes) {
     if (!p_ || !p_->open) return fail(status::software, "the publisher is closed");
     auto& p = *p_;
     if (p.err) return *p.err;
-    if (frame_bytes.empty()) return {};
-    // Write straight away when nothing is queued ahead (keeps frames in order); copy the rest.
-    if (p.pending_writes == 0) {
-        uv_buf_t buf = uv_buf_init(const_cast<char*>(frame_bytes.data()), static_cast<unsigned>(frame_bytes.size()));
-        int n = uv_try_write(detail::as_stream(p.h), &buf, 1);
-        if (n >= 0) {
-            frame_bytes.remove_prefix(static_cast<std::size_t>(n));
-        } else if (n != UV_EAGAIN) {
-            p.write_failed(n);
-            return *p.err;
-        }
-        if (frame_bytes.empty()) return {};
+    p.pending.append(frame_bytes);
+    if (p.pending.size() < detail::pub_write_chunk) return {};
+    // Let libuv go on with the write in flight (one poll per chunk, never per frame).
+    if (p.writing) uv_run(&p.loop, UV_RUN_NOWAIT);
+    if (p.writing && p.pending.size() >= detail::pub_high_water) {
+        if (auto r = p.wait_for_write(); !r) return r;
     }
-    auto* w = new detail::pub_write;
-    w->bytes.assign(frame_bytes);
-    w->req.data = w;
-    w->owner = &p;
-    uv_buf_t buf = uv_buf_init(w->bytes.data(), static_cast<unsigned>(w->bytes.size()));
-    if (int rc = uv_write(&w->req, detail::as_stream(p.h), &buf, 1, impl::on_written); rc < 0) {
-        delete w;
-        p.write_failed(rc);
-        return *p.err;
-    }
-    ++p.pending_writes;
-    uv_run(&p.loop, UV_RUN_NOWAIT);
+    if (!p.writing && !p.err) p.start_write();
     if (p.err) return *p.err;
     return {};
+}
+
+result<void> publisher::flush() {
+    if (!p_ || !p_->open) return fail(status::software, "the publisher is closed");
+    return p_->flush();
+}
+
+result<void> publisher::pause_until(std::chrono::steady_clock::time_point when) {
+    if (!p_ || !p_->open) return fail(status::software, "the publisher is closed");
+    auto& p = *p_;
+    if (auto r = p.flush(); !r) return r;
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(when - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return {};
+    uv_update_time(&p.loop);
+    p.sleep_until(uv_now(&p.loop) + static_cast<std::uint64_t>(left.count()));
+    if (p.err) return *p.err;
+    return {};
+}
+
+void publisher::on_wait(std::function<void()> hook) {
+    if (p_) p_->hook = std::move(hook);
 }
 
 result<void> publisher::close(std::chrono::milliseconds timeout) {
     if (!p_ || !p_->open) return fail(status::software, "the publisher is closed");
     auto& p = *p_;
     p.open = false;
-    p.timed_out = false;
-    uv_timer_start(&p.timer, impl::on_timeout, static_cast<std::uint64_t>(timeout.count()), 0);
-    while (p.pending_writes > 0 && !p.timed_out && !p.err) uv_run(&p.loop, UV_RUN_ONCE);
-    uv_timer_stop(&p.timer);
-    std::optional<failure> out = p.err;
-    if (!out && p.pending_writes > 0) {
-        out = fail(status::tempfail, "timed out writing to " + p.ep.describe() + " after " +
-                                         std::to_string(timeout.count()) + " ms");
+    p.timeout = timeout;
+    auto done = p.flush();
+    if (done && !p.err) {
+        // Half-close: the bus reads our EOF after the last frame and closes its end (Salt's
+        // buses do so within milliseconds); that close is the only sign it read everything.
+        if (int rc = uv_shutdown(&p.shutdown_req, p.stream(), impl::on_shutdown); rc < 0) {
+            p.write_failed(rc);
+        } else {
+            p.shut = true;
+            done = p.wait([&p] { return p.peer_closed; }, [&p] {
+                const long unread = detail::socket_outq(detail::as_handle(p.h));
+                const std::string ms = std::to_string(p.timeout.count());
+                if (unread > 0)
+                    return fail(status::tempfail, "timed out waiting for " + p.ep.describe() +
+                                                      " to read what was sent: no progress for " + ms + " ms (about " +
+                                                      std::to_string(unread) + " bytes unread)");
+                return fail(status::tempfail, "timed out waiting for " + p.ep.describe() +
+                                                  " to close the connection: it read everything but did not close "
+                                                  "within " + ms + " ms");
+            });
+        }
     }
+    std::optional<failure> out = p.err;
     p_.reset();  // closes the socket and the private loop
     if (out) return *out;
     return {};
@@ -438,7 +685,7 @@ void on_apub_closed(uv_handle_t* h) { delete static_cast<apub_conn*>(h->data); }
 
 void on_apub_connect(uv_connect_t* req, int status) {
     auto* c = static_cast<apub_conn*>(req->data);
-    if (c->owner) c->owner->on_connected(status);
+    if (c->owner) guard_loop(req->handle->loop, [&] { c->owner->on_connected(status); });
 }
 
 void on_apub_alloc(uv_handle_t* h, std::size_t, uv_buf_t* buf) {
@@ -449,12 +696,14 @@ void on_apub_alloc(uv_handle_t* h, std::size_t, uv_buf_t* buf) {
 void on_apub_read(uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
     auto* c = static_cast<apub_conn*>(s->data);
     if (c->owner == nullptr || nread >= 0) return;  // whatever a bus sends here is ignored
-    c->owner->lose(nread == UV_EOF ? std::string("the bus closed the connection") : reason(static_cast<int>(nread)));
+    guard_loop(s->loop, [&] {
+        c->owner->lose(nread == UV_EOF ? std::string("the bus closed the connection") : reason(static_cast<int>(nread)));
+    });
 }
 
 void on_apub_written(uv_write_t* req, int status) {
     auto* c = static_cast<apub_conn*>(req->data);
-    if (c->owner) c->owner->on_written(status);
+    if (c->owner) guard_loop(req->handle->loop, [&] { c->owner->on_written(status); });
 }
 
 }  // namespace

@@ -62,24 +62,47 @@ private:
     std::unique_ptr<impl> p_;
 };
 
-/// A blocking publisher for short-lived tools (event-fire): one connection to the pull socket,
-/// driven by a private loop. Frames are written in order; close() waits until all are written.
-/// Salt's pull socket never answers, so nothing is read. connect() sets SIGPIPE to ignored when it
-/// has the default disposition (a bus that goes away is a write error, status::unavailable).
+/// A blocking publisher for short-lived tools (event-fire, event-send): one connection to the
+/// pull socket, driven by a private loop. Frames are buffered and written in order, many per
+/// write. Salt's pull socket never answers, so the only acknowledgement there is is the bus
+/// closing its end after reading our EOF (Salt's buses and event-busd do): close() waits for it.
+///
+/// Every wait for the bus (a full socket, close()) is bounded by the timeout given to connect()
+/// counted as time WITHOUT PROGRESS: a bus that keeps reading, however slowly, is waited for.
+/// connect() sets SIGPIPE to ignored when it has the default disposition. No exception ever
+/// unwinds through libuv: one thrown by the wait hook becomes a status::software error.
 class publisher {
 public:
-    /// Connects within `timeout`. Errors name the endpoint: status::unavailable for a missing or
-    /// refusing socket ("cannot connect to X: No such file or directory"), status::tempfail on timeout.
+    /// Connects within `timeout`, which also becomes the no-progress bound of later waits.
+    /// Errors name the endpoint: status::unavailable for a missing or refusing socket ("cannot
+    /// connect to X: No such file or directory"); status::tempfail on timeout ("timed out
+    /// connecting to X after N ms") and for a bus whose listen backlog stays full (EAGAIN, retried
+    /// until the timeout): "cannot connect to X: the bus is busy: its listen backlog stayed full
+    /// for N ms (is the bus process stopped or overloaded?); try again later".
     static result<publisher> connect(const endpoint& pull, std::chrono::milliseconds timeout);
     publisher(publisher&&) noexcept;
     publisher& operator=(publisher&&) noexcept;
     ~publisher();
 
-    /// Queues one already framed message (see append_frame); writes without waiting when the
-    /// socket takes it. Returns an error when the connection has failed.
+    /// Queues already framed bytes (see append_frame). Nothing is written until 64 KiB are
+    /// buffered (or flush()); past 1 MiB buffered it waits for the socket. Errors: status::tempfail
+    /// "timed out writing to X: the bus took nothing for N ms"; status::unavailable when the bus
+    /// went away ("cannot write to X: the bus went away (Broken pipe)", "lost connection to X: the
+    /// bus closed the connection").
     result<void> send(std::string_view frame_bytes);
-    /// Waits until everything queued is written (or `timeout`: status::tempfail "timed out writing
-    /// to X after N ms"), then closes. Afterwards send() and close() fail (status::software).
+    /// Writes everything buffered and waits until the socket has taken it (not yet read by the bus).
+    result<void> flush();
+    /// Flushes, then waits until `when` (pacing), noticing a bus that goes away meanwhile.
+    result<void> pause_until(std::chrono::steady_clock::time_point when);
+    /// While send/flush/close wait for the bus, `hook` is called about every 250 ms (a tool's
+    /// progress display). It may throw: the wait then fails with status::software.
+    void on_wait(std::function<void()> hook);
+    /// Flushes, half-closes (shutdown of the write side) and waits until the bus closes its end:
+    /// only then has it read everything. `timeout` bounds the time without progress. Errors:
+    /// status::tempfail "timed out waiting for X to read what was sent: no progress for N ms (about
+    /// B bytes unread)", or "... X read everything but did not close the connection within N ms";
+    /// status::unavailable "X closed the connection before reading everything (Connection reset
+    /// by peer)". Afterwards send() and close() fail (status::software "the publisher is closed").
     result<void> close(std::chrono::milliseconds timeout);
 
 private:
