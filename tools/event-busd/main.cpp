@@ -88,7 +88,7 @@ std::optional<std::string> raise_open_files_limit() {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int tool_main(int argc, char** argv) {
     cli::connection_options conn;
     std::optional<std::string> group_name;
     std::optional<std::string> pidfile;
@@ -190,3 +190,5 @@ int main(int argc, char** argv) {
     if (verbose) cli::say(tool, "stopped");
     return 0;
 }
+
+int main(int argc, char** argv) { return cli::guarded_main(tool, tool_main, argc, argv); }

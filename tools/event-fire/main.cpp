@@ -16,7 +16,7 @@ const std::vector<std::string> params = {"data", "tag", "timeout", "sock_dir", "
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int tool_main(int argc, char** argv) {
     cli::connection_options conn;
     std::vector<std::string> words;
     std::optional<std::string> timeout;
@@ -74,3 +74,5 @@ int main(int argc, char** argv) {
     if (!body) return cli::fail(tool, body.error());
     return fire_bodies(tool, ft, {*body});
 }
+
+int main(int argc, char** argv) { return cli::guarded_main(tool, tool_main, argc, argv); }

@@ -44,7 +44,7 @@ int list_grains(const bus_config& minion, const std::string& config_dir) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int tool_main(int argc, char** argv) {
     send_flags fl;
     std::vector<std::string> words;
     CLI::App app{"Send an event to the Salt master like salt-call event.send.", std::string(tool)};
@@ -146,3 +146,5 @@ int main(int argc, char** argv) {
     ro.verbose = fl.verbose;
     return send_event(tool, call, std::move(*data), *minion, ro);
 }
+
+int main(int argc, char** argv) { return cli::guarded_main(tool, tool_main, argc, argv); }

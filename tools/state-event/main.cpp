@@ -31,7 +31,7 @@ struct options {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int tool_main(int argc, char** argv) {
     options o;
     CLI::App app{"Watch Salt's event bus like salt-run state.event.", std::string(tool)};
     cli::setup_app(app);
@@ -70,3 +70,5 @@ int main(int argc, char** argv) {
     signal(SIGPIPE, SIG_IGN);
     return run_watch(tool, ws, target->second.pub);
 }
+
+int main(int argc, char** argv) { return cli::guarded_main(tool, tool_main, argc, argv); }
