@@ -93,6 +93,33 @@ class Messages(tb.BusTest):
         self.assertEqual(self.err("event-busd", "stray", code=64),
                          "event-busd: unexpected argument stray\nTry 'event-busd --help'.\n")
 
+    def test_no_tool_aborts_on_odd_input(self):
+        """Odd words, options and config files: every outcome is a code from the table, never a
+        signal (an abort is 134, where an internal error must be 70)."""
+        self.start_bus()
+        odd_words = ["", "-", "--", "{", "[", "&c:a\n,", "- a\n,", "!!binary x", "*a", "&a [*a]", "{a: *b}",
+                     "\x00", "\ud800".encode("utf-8", "surrogatepass").decode("latin-1"), "a=" * 200, "=" * 3,
+                     "{" * 600 + "}" * 600, "[" * 600, "{data: 1}", "0x" + "f" * 40, "99999999999999999999999",
+                     "count=-1", "count=1e400", "timeout=-5", "node=x", "sock_dir=", "tag=" + "t" * 70000]
+        configs = ["&c:a\n,", "{", "id: [1, 2]", "include: '*'", "sock_dir: {a: 1}", "hash_type: x",
+                   "default_include: ../" * 5, "- " * 300, "a: " * 300]
+        tools = {"state-event": ["--timeout", "0"], "event-fire": [], "event-send": ["--timeout", "0.2"]}
+        words = {"state-event": [], "event-fire": ["{a: 1}", "t"], "event-send": ["t"]}
+        for name, extra in tools.items():
+            for w in odd_words:
+                for args in ([w], [w, w], ["-t", w], ["--id", w], ["{a: 1}", w]):
+                    args = [a.replace("\x00", "") for a in args]
+                    r = self.run_tool(name, *self.common("master"), *extra, *args)
+                    self.assertIn(r.returncode, (0, 1, 64, 65, 69, 74, 75, 78), (name, args, r.stderr[-300:]))
+            for c in configs:
+                for node in ("master", "minion"):
+                    with open(os.path.join(self.config_dir, node), "w") as f:
+                        f.write(c)
+                r = self.run_tool(name, "--sock-dir", self.sock_dir, "-c", self.config_dir, *extra, *words[name])
+                self.assertEqual(r.returncode, 78, (name, c, r.stderr[-300:]))
+            for node in ("master", "minion"):
+                os.unlink(os.path.join(self.config_dir, node))
+
     def test_help_states_the_default_node_and_route(self):
         for name, words in [("state-event", "master bus"), ("event-fire", "minion bus"),
                             ("event-busd", "master bus")]:
