@@ -92,6 +92,23 @@ value yamlify(std::string_view text) {
     return std::move(v);
 }
 
+namespace {
+
+// _kwargs[name] = v: a name already there keeps its place and takes the new value.
+void set_keyword(salt_args& a, std::string name, value v, std::string raw) {
+    for (std::size_t i = 0; i < a.keywords.size(); ++i) {
+        if (a.keywords[i].first == name) {
+            a.keywords[i].second = std::move(v);
+            a.raw_keywords[i] = std::move(raw);
+            return;
+        }
+    }
+    a.keywords.emplace_back(std::move(name), std::move(v));
+    a.raw_keywords.push_back(std::move(raw));
+}
+
+}  // namespace
+
 salt_args parse_salt_args(const std::vector<std::string>& words, const std::vector<std::string>& no_parse) {
     salt_args out;
     for (const auto& w : words) {
@@ -119,6 +136,27 @@ salt_args parse_salt_args(const std::vector<std::string>& words, const std::vect
             out.raw_positional.push_back(w);
         }
     }
+    return reparse_positionals(std::move(out));
+}
+
+salt_args reparse_positionals(salt_args in) {
+    // load_args_and_kwargs: a str positional that splits as NAME=VALUE becomes a keyword, its
+    // value yamlified (the positional itself is never yamlified a second time). These keywords
+    // come first, in positional order; the command line's keywords are then set over them.
+    salt_args out;
+    for (std::size_t i = 0; i < in.positional.size(); ++i) {
+        const std::string* s = in.positional[i].str();
+        auto kw = s ? split_kwarg(*s) : std::nullopt;
+        if (!kw) {
+            out.positional.push_back(std::move(in.positional[i]));
+            out.raw_positional.push_back(std::move(in.raw_positional[i]));
+            continue;
+        }
+        set_keyword(out, std::string(kw->first), yamlify(kw->second), std::string(kw->second));
+    }
+    for (std::size_t i = 0; i < in.keywords.size(); ++i)
+        set_keyword(out, std::move(in.keywords[i].first), std::move(in.keywords[i].second),
+                    std::move(in.raw_keywords[i]));
     return out;
 }
 

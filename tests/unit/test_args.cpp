@@ -128,6 +128,32 @@ TEST_CASE("parse_salt_args: order, raw text, no_parse and repeated names") {
     CHECK(a.raw_keywords == std::vector<std::string>{"7", "010", "y"});
 }
 
+TEST_CASE("step 4: a positional still a string after YAML is classified again") {
+    // 'a=b' reaches Salt as the word "'a=b'": positional (a quote cannot start a name), YAML
+    // unquotes it to a=b, and the executing side re-splits that into the keyword a = "b".
+    salt_args a = parse_salt_args({"'a=1'", "x", "\"b=[1, 2]\"", "c=3", "'c=4'", "'d==e'", "'1a=b'", "'é=z'"});
+    REQUIRE(a.keywords.size() == 4);
+    CHECK(a.keywords[0].first == "a");
+    CHECK(typed(a.keywords[0].second) == "int:1");  // the value is yamlified
+    CHECK(a.keywords[1].first == "b");
+    CHECK(typed(a.keywords[1].second) == "[int:1,int:2]");
+    // Re-parsed keywords come first; a command-line keyword is set over one of the same name.
+    CHECK(a.keywords[2].first == "c");
+    CHECK(typed(a.keywords[2].second) == "int:3");
+    CHECK(a.keywords[3].first == "\xc3\xa9");
+    CHECK(a.raw_keywords == std::vector<std::string>{"1", "[1, 2]", "3", "z"});
+    // Not keywords: kept as the positional strings they are, and never yamlified a second time.
+    REQUIRE(a.positional.size() == 3);
+    CHECK(typed(a.positional[0]) == "str:x");
+    CHECK(typed(a.positional[1]) == "str:d==e");
+    CHECK(typed(a.positional[2]) == "str:1a=b");
+    CHECK(a.raw_positional == std::vector<std::string>{"x", "'d==e'", "'1a=b'"});
+    // A positional YAML made into a non-string stays positional: "'5'" is the string 5, not a=.
+    salt_args q = parse_salt_args({"'1'"});
+    REQUIRE(q.positional.size() == 1);
+    CHECK(typed(q.positional[0]) == "str:1");
+}
+
 TEST_CASE("bind_params: Python call binding for state.event") {
     const std::vector<std::string> params = {"tagmatch", "count", "quiet", "sock_dir", "pretty", "node"};
     auto ok = bind_params(parse_salt_args({"salt/*", "count=2", "pretty=True"}), params);

@@ -103,11 +103,9 @@ static int tool_main(int argc, char** argv) {
     auto tag = tag_from_word(*b[0], word_text(args, "tag", 0));
     if (!tag) return cli::fail(tool, tag.error());
     call.tag = std::move(*tag);
-    if (b[1]) {
-        auto data = map_from_word(*b[1], word_text(args, "data", 1), "DATA");
-        if (!data) return cli::fail(tool, data.error());
-        call.data = std::move(*data);
-    }
+    if (b[1])
+        if (auto warning = data_from_word(*b[1], word_text(args, "data", 1), call.data))
+            cli::say(tool, "warning: " + *warning);
     if (fl.preload || b[2]) {
         value v;
         if (fl.preload) {

@@ -61,6 +61,18 @@ result<value> map_from_word(value v, const std::string& text, std::string_view w
     return fail(status::data, std::string(what) + " must be a map, not " + std::string(cli::kind_name(v)));
 }
 
+std::optional<std::string> data_from_word(value v, const std::string& text, value& data) {
+    auto m = map_from_word(std::move(v), text, "DATA");
+    if (m) {
+        data = std::move(*m);
+        return std::nullopt;
+    }
+    data = value();
+    std::string why = m.error().message;
+    if (why.starts_with("DATA must be a map, not ")) why = "it is " + why.substr(24) + ", not a map";
+    return "ignoring DATA: " + why + " (Salt's event.send ignores it too and sends the event without it)";
+}
+
 value flag_list(const std::string& text) {
     if (text == "true") return true;
     array_t names;
@@ -128,7 +140,8 @@ result<map_t> build_data(const send_call& call, const send_sources& src) {
     if (truthy(call.with_env_opts)) {
         const value* saltenv = option(src.options, "saltenv");
         const value* pillarenv = option(src.options, "pillarenv");
-        put(data, "saltenv", saltenv ? *saltenv : value("base"));
+        // The minion's options hold both as None unless the config sets them (3006 sends nulls).
+        put(data, "saltenv", saltenv ? *saltenv : value());
         put(data, "pillarenv", pillarenv ? *pillarenv : value());
     }
     for (const auto& [k, v] : call.kwargs) put(data, k, v);

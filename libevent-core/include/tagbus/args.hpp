@@ -29,7 +29,14 @@ struct salt_args {
     std::vector<std::string> raw_keywords;  ///< the value text of each keyword, as typed
 };
 
+/// Steps 1, 2 and 4: words classified and yamlified, then reparse_positionals.
 salt_args parse_salt_args(const std::vector<std::string>& words, const std::vector<std::string>& no_parse = {});
+
+/// Step 4, the executing side's re-parse: every positional that is still a string is classified
+/// again, so the word 'a=b' (quoted, YAML-unquoted to a=b) is the keyword a = yamlify("b"). Those
+/// keywords come first in positional order; the original keywords are set over them (a repeated
+/// name keeps its first place and takes the last value).
+salt_args reparse_positionals(salt_args args);
 
 /// Binds parsed words to a Python-style signature `params` (in order), as a call f(*args, **kwargs)
 /// would: positionals fill params in order, keywords by name. Result[i] is the value for params[i]
