@@ -8,7 +8,9 @@
 #include "tagbus/server.hpp"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <malloc.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -18,9 +20,12 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "guard.hpp"
 
 namespace tagbus {
 
@@ -44,6 +49,11 @@ constexpr std::uint64_t trim_delay_ms = 1000;
 // A subscriber's write vectors shrink back after a burst: 10,000 idle subscribers must not each
 // keep room for the longest queue they once had.
 constexpr std::size_t queue_keep_capacity = 16;
+// Connections accepted per readiness of one listener before the loop goes on: a flood of
+// connects must not starve the connections already there.
+constexpr int accept_batch = 256;
+// Out of descriptors with the spare one gone too: how long before trying to accept again.
+constexpr std::uint64_t accept_retry_ms = 100;
 
 std::string reason(int uv_err) { return std::strerror(-uv_err); }
 
@@ -64,6 +74,7 @@ uv_handle_t* as_handle(stream_handle& h) { return reinterpret_cast<uv_handle_t*>
 struct listener;
 struct flusher;
 struct server_timer;
+struct conn_base;
 struct pull_conn;
 struct pub_conn;
 struct server_state;
@@ -87,6 +98,13 @@ struct server_state {
     detail::flusher* flusher = nullptr;
     detail::server_timer* trimmer = nullptr;
     detail::server_timer* stall_timer = nullptr;  // runs while publishers are paused
+    detail::server_timer* partial_timer = nullptr;  // runs while a publisher holds a partial frame
+    detail::server_timer* accept_timer = nullptr;   // out of descriptors with no spare: retry
+    // The spare descriptor (see refuse_pending), and the current out-of-descriptors episode.
+    int reserve_fd = -1;
+    bool out_of_fds = false;
+    std::uint64_t refused_in_episode = 0;
+    std::size_t held_total = 0;  // bytes of unfinished frames over all publishers
     // Unordered: a connection knows its slot, so leaving is O(1) even with 10,000 connected.
     std::vector<detail::pull_conn*> publishers;
     std::vector<detail::pub_conn*> subscribers;
@@ -117,12 +135,26 @@ struct server_state {
     void evict(detail::pub_conn* c, const std::string& why);
     void check_pause();
     void check_resume(detail::pub_conn* shrunk);
+    void account(detail::pull_conn* c);
+    void enforce_input_cap();
+    void check_partial();
+    std::uint64_t partial_tick_ms() const;
+    void accept_all(detail::listener* l);
+    void adopt(detail::listener* l, int fd);
+    void refuse_pending(detail::listener* l, int err);
+    void poll_listeners(bool on);
+    void internal_error(detail::conn_base* c, const std::string& what);
     result<void> prepare_unix(const endpoint& ep);
+    void fix_group_dir(const std::string& dir);
     result<void> bind(const endpoint& ep, bool pub_side);
 };
 
+// A listening socket we accept on ourselves (not uv_listen): libuv's own answer to EMFILE
+// closes waiting connections without telling anyone, and we must log, count and recover.
 struct listener {
-    stream_handle h{};
+    uv_poll_t h{};
+    int fd = -1;
+    bool polling = false;  // h is initialised (closing it then closes fd in its callback)
     server_state* owner = nullptr;
     bool pub_side = false;
     bool tcp = false;
@@ -147,6 +179,7 @@ struct conn_base {
     std::uint64_t number = 0;
     std::size_t slot = 0;  // index in the server's publishers or subscribers
     bool tcp = false;
+    bool subscriber = false;
     const char* role = "";
 };
 
@@ -156,6 +189,8 @@ conn_base* conn_of(const void* handle) {
 
 struct pull_conn : conn_base {
     frame_decoder decoder;
+    std::size_t held = 0;               // decoder.pending() as last accounted in held_total
+    std::uint64_t last_progress = 0;    // uv_now() of the last byte read (or resume)
     explicit pull_conn(std::size_t max_frame) : decoder(max_frame) { role = "publisher"; }
 };
 
@@ -168,7 +203,10 @@ struct pub_conn : conn_base {
     std::size_t queued_bytes = 0;        // bytes queued or in flight
     std::size_t in_flight_bytes = 0;     // the in-flight part of queued_bytes
     std::size_t unwritten_at_check = 0;  // while publishers are paused: see check_stalled
-    pub_conn() { role = "subscriber"; }
+    pub_conn() {
+        role = "subscriber";
+        subscriber = true;
+    }
 };
 
 /// Bytes queued but not yet written to the socket: the queue, plus whatever of the in-flight write
@@ -192,17 +230,31 @@ void remove(std::vector<Conn*>& v, Conn* c) {
     v.pop_back();
 }
 
-void on_listener_closed(uv_handle_t* h) { delete static_cast<listener*>(h->data); }
+void on_listener_closed(uv_handle_t* h) {
+    auto* l = static_cast<listener*>(h->data);
+    if (l->fd >= 0) close(l->fd);
+    delete l;
+}
 void on_flusher_closed(uv_handle_t* h) { delete static_cast<flusher*>(h->data); }
 void on_timer_closed(uv_handle_t* h) { delete static_cast<server_timer*>(h->data); }
+// Server-wide callbacks: an exception stops the loop and comes out of event_loop::run().
 void on_trim(uv_timer_t* h) {
-    if (auto* self = static_cast<server_timer*>(h->data)->owner) self->trim();
+    if (auto* self = static_cast<server_timer*>(h->data)->owner) guard_loop(h->loop, [self] { self->trim(); });
 }
 void on_stall_check(uv_timer_t* h) {
-    if (auto* self = static_cast<server_timer*>(h->data)->owner) self->check_stalled();
+    if (auto* self = static_cast<server_timer*>(h->data)->owner)
+        guard_loop(h->loop, [self] { self->check_stalled(); });
+}
+void on_partial_check(uv_timer_t* h) {
+    if (auto* self = static_cast<server_timer*>(h->data)->owner)
+        guard_loop(h->loop, [self] { self->check_partial(); });
+}
+void on_accept_retry(uv_timer_t* h) {
+    if (auto* self = static_cast<server_timer*>(h->data)->owner)
+        guard_loop(h->loop, [self] { self->poll_listeners(true); });
 }
 void on_check(uv_check_t* h) {
-    if (auto* self = static_cast<flusher*>(h->data)->owner) self->flush();
+    if (auto* self = static_cast<flusher*>(h->data)->owner) guard_loop(h->loop, [self] { self->flush(); });
 }
 void on_pull_closed(uv_handle_t* h) { delete static_cast<pull_conn*>(conn_of(h)); }
 void on_pub_closed(uv_handle_t* h) {
@@ -250,10 +302,8 @@ void on_alloc(uv_handle_t* h, std::size_t, uv_buf_t* buf) {
     *buf = owner ? uv_buf_init(owner->read_buffer, sizeof owner->read_buffer) : uv_buf_init(nullptr, 0);
 }
 
-void on_pull_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
-    auto* c = static_cast<pull_conn*>(conn_of(s));
+void pull_read(pull_conn* c, ssize_t nread, const uv_buf_t* buf) {
     auto* self = c->owner;
-    if (self == nullptr || nread == 0) return;
     if (nread > 0) {
         c->decoder.feed(std::string_view(buf->base, static_cast<std::size_t>(nread)));
         self->deliver(c);
@@ -264,10 +314,15 @@ void on_pull_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
                                               self->opts.endpoints.pull.describe() + ": " + err->message);
             ++self->stats.dropped_connections;
             self->drop_publisher(c);
+            return;
         }
+        c->last_progress = uv_now(self->loop);
+        self->account(c);
         return;
     }
-    // Every complete frame was delivered as it arrived; only a truncated tail can be left.
+    // The publisher's end (EOF: it half-closed or closed). Every complete frame was delivered as
+    // it arrived; closing our end now tells a publisher waiting for it that the bus read it all.
+    // Only a truncated tail can be left, and it is dropped.
     if (nread != UV_EOF) {
         self->log(log_level::info, describe_peer(c) + " dropped: " + reason(static_cast<int>(nread)));
     } else if (c->decoder.pending() > 0) {
@@ -279,21 +334,43 @@ void on_pull_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
     self->drop_publisher(c);
 }
 
+void on_pull_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
+    auto* c = static_cast<pull_conn*>(conn_of(s));
+    if (c->owner == nullptr || nread == 0) return;
+    guard_callback([&] { pull_read(c, nread, buf); }, [c](const std::string& what) {
+        if (c->owner != nullptr) c->owner->internal_error(c, what);
+    });
+}
+
 void on_pub_read(uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
     // Subscribers have nothing to say (3007+ discards what they send too); reading only tells us
     // when they leave.
     auto* c = static_cast<pub_conn*>(conn_of(s));
     auto* self = c->owner;
     if (self == nullptr || nread >= 0) return;
-    self->log(log_level::info, describe_peer(c) + (nread == UV_EOF ? std::string(" disconnected")
-                                                                   : " dropped: " + reason(static_cast<int>(nread))));
-    self->drop_subscriber(c);
+    guard_callback(
+        [&] {
+            self->log(log_level::info, describe_peer(c) + (nread == UV_EOF ? std::string(" disconnected")
+                                                                           : " dropped: " + reason(static_cast<int>(nread))));
+            self->drop_subscriber(c);
+        },
+        [c](const std::string& what) {
+            if (c->owner != nullptr) c->owner->internal_error(c, what);
+        });
 }
 
 void start_write(pub_conn* c);
 
+void pub_written(pub_conn* c, int status);
+
 void on_pub_written(uv_write_t* req, int status) {
     auto* c = static_cast<pub_conn*>(req->data);
+    guard_callback([&] { pub_written(c, status); }, [c](const std::string& what) {
+        if (c->owner != nullptr) c->owner->internal_error(c, what);
+    });
+}
+
+void pub_written(pub_conn* c, int status) {
     c->writing = false;
     c->queued_bytes -= c->in_flight_bytes;
     c->in_flight_bytes = 0;
@@ -333,46 +410,16 @@ void start_write(pub_conn* c) {
     c->writing = true;
 }
 
-void on_connection(uv_stream_t* server, int status) {
-    auto* l = static_cast<listener*>(server->data);
+void on_listener_readable(uv_poll_t* h, int status, int) {
+    auto* l = static_cast<listener*>(h->data);
     auto* self = l->owner;
     if (self == nullptr) return;
-    const endpoint& ep = l->pub_side ? self->opts.endpoints.pub : self->opts.endpoints.pull;
     if (status < 0) {
-        self->log(log_level::warning, "cannot accept on " + ep.describe() + ": " + reason(status));
+        const endpoint& ep = l->pub_side ? self->opts.endpoints.pub : self->opts.endpoints.pull;
+        guard_loop(h->loop, [&] { self->log(log_level::warning, "cannot accept on " + ep.describe() + ": " + reason(status)); });
         return;
     }
-    conn_base* c = l->pub_side ? static_cast<conn_base*>(new pub_conn) : new pull_conn(self->opts.max_frame);
-    uv_close_cb on_closed = l->pub_side ? on_pub_closed : on_pull_closed;
-    c->owner = self;
-    c->tcp = l->tcp;
-    c->number = self->next_number++;
-    if (l->tcp) {
-        uv_tcp_init(self->loop, &c->h.tcp);
-    } else {
-        uv_pipe_init(self->loop, &c->h.pipe, 0);
-    }
-    as_handle(c->h)->data = c;
-    if (int rc = uv_accept(server, as_stream(c->h)); rc < 0) {
-        self->log(log_level::warning, "cannot accept on " + ep.describe() + ": " + reason(rc));
-        c->owner = nullptr;
-        uv_close(as_handle(c->h), on_closed);
-        return;
-    }
-    if (l->tcp) uv_tcp_nodelay(&c->h.tcp, 1);
-    if (l->pub_side) {
-        add(self->subscribers, static_cast<pub_conn*>(c));
-        self->stats.subscribers = self->subscribers.size();
-        uv_read_start(as_stream(c->h), on_alloc, on_pub_read);
-    } else {
-        add(self->publishers, static_cast<pull_conn*>(c));
-        self->stats.publishers = self->publishers.size();
-        // While paused, a new publisher waits with the others (check_resume starts it).
-        if (!self->publishers_paused) uv_read_start(as_stream(c->h), on_alloc, on_pull_read);
-    }
-    self->log(log_level::debug, describe_peer(c) + " connected");
-    // A new subscriber has nothing queued: publishers paused for the others may go on.
-    if (l->pub_side) self->check_resume(static_cast<pub_conn*>(c));
+    guard_loop(h->loop, [&] { self->accept_all(l); });
 }
 
 void free_block_list(server_state* owner, std::vector<block*>& blocks) {
@@ -390,8 +437,9 @@ void free_block_list(server_state* owner, std::vector<block*>& blocks) {
 /// anything else (permissions, a missing or read-only directory) is a file-system problem.
 status bind_status(int uv_err) { return uv_err == UV_EADDRINUSE ? status::unavailable : status::io; }
 
-/// Creates `dir` and its missing parents, 0750 each (group members may reach 0660 sockets).
-result<void> make_dirs(const std::string& dir) {
+/// Creates `dir` and its missing parents, 0750 each and, with `group`, of that group: members
+/// reach the 0660 sockets through them, others do not.
+result<void> make_dirs(const std::string& dir, std::optional<unsigned> group) {
     struct stat st {};
     if (dir.empty() || stat(dir.c_str(), &st) == 0) {
         if (!dir.empty() && !S_ISDIR(st.st_mode)) {
@@ -400,10 +448,14 @@ result<void> make_dirs(const std::string& dir) {
         return {};
     }
     if (auto slash = dir.find_last_of('/'); slash != std::string::npos && slash > 0) {
-        if (auto r = make_dirs(dir.substr(0, slash)); !r) return r;
+        if (auto r = make_dirs(dir.substr(0, slash), group); !r) return r;
     }
     if (mkdir(dir.c_str(), 0750) == 0) {
         chmod(dir.c_str(), 0750);  // mkdir's mode went through the umask; this mode is the contract
+        if (group && chown(dir.c_str(), static_cast<uid_t>(-1), *group) != 0) {
+            return fail(status::io, "cannot change the group of " + dir + " to " + std::to_string(*group) + ": " +
+                                        std::strerror(errno));
+        }
     } else if (errno != EEXIST) {
         return fail(status::io, "cannot create directory " + dir + ": " + std::strerror(errno));
     }
@@ -417,6 +469,11 @@ result<void> clear_stale(const std::string& path) {
     if (lstat(path.c_str(), &st) != 0) {
         if (errno == ENOENT) return {};
         return fail(status::io, "cannot bind " + path + ": " + std::strerror(errno));
+    }
+    // lstat: a symbolic link is never followed, whatever it points to; the user removes it.
+    if (S_ISLNK(st.st_mode)) {
+        return fail(status::io, "cannot bind " + path +
+                                    ": a symbolic link is in the way (not removed; delete it if it is not needed)");
     }
     if (!S_ISSOCK(st.st_mode)) {
         return fail(status::io, "cannot bind " + path + ": a file that is not a socket is in the way");
@@ -504,7 +561,11 @@ void detail::server_state::flush() {
                        std::to_string(opts.max_subscriber_buffer));
     if (opts.on_event) {
         for (auto [offset, size] : bodies) {
-            opts.on_event(std::string_view(b->bytes).substr(offset, size));
+            // One event that makes the handler throw must not cost the others, or the bus.
+            detail::guard_callback([&] { opts.on_event(std::string_view(b->bytes).substr(offset, size)); },
+                                   [this](const std::string& what) {
+                                       log(log_level::error, "cannot hand an event on: " + what);
+                                   });
             if (!running) break;  // on_event stopped the server
         }
     }
@@ -551,7 +612,11 @@ void detail::server_state::check_resume(detail::pub_conn* shrunk) {
     if (!resume) return;
     publishers_paused = false;
     if (stall_timer != nullptr) uv_timer_stop(&stall_timer->h);
-    for (auto* c : publishers) uv_read_start(detail::as_stream(c->h), detail::on_alloc, detail::on_pull_read);
+    const std::uint64_t now = uv_now(loop);
+    for (auto* c : publishers) {
+        c->last_progress = now;  // time spent paused is ours, not the publisher's
+        uv_read_start(detail::as_stream(c->h), detail::on_alloc, detail::on_pull_read);
+    }
     log(log_level::info, "resuming " + std::to_string(publishers.size()) + " publisher(s)");
 }
 
@@ -580,6 +645,9 @@ void detail::server_state::evict(detail::pub_conn* c, const std::string& why) {
 }
 
 void detail::server_state::drop_publisher(detail::pull_conn* c) {
+    held_total -= c->held;
+    c->held = 0;
+    stats.input_buffered = held_total;
     detail::remove(publishers, c);
     stats.publishers = publishers.size();
     c->owner = nullptr;
@@ -605,11 +673,230 @@ void detail::server_state::drop_subscriber(detail::pub_conn* c) {
     check_pause();
 }
 
+// What the publishers' unfinished frames hold, kept up to date per read: the cap is checked
+// against the sum without a scan, and the partial-frame timer runs only while there is one.
+void detail::server_state::account(detail::pull_conn* c) {
+    const std::size_t now = c->decoder.pending();
+    held_total = held_total - c->held + now;
+    c->held = now;
+    stats.input_buffered = held_total;
+    if (now > 0 && partial_timer != nullptr && opts.partial_frame_timeout_ms > 0 &&
+        uv_is_active(reinterpret_cast<uv_handle_t*>(&partial_timer->h)) == 0) {
+        const std::uint64_t tick = partial_tick_ms();
+        uv_timer_start(&partial_timer->h, detail::on_partial_check, tick, tick);
+    }
+    if (held_total > opts.max_input_buffer) enforce_input_cap();
+}
+
+// Over the cap, the publisher holding the most goes first: it is the likeliest culprit, and one
+// drop frees the most. Rare (a scan of the publishers per drop).
+void detail::server_state::enforce_input_cap() {
+    while (held_total > opts.max_input_buffer && !publishers.empty()) {
+        detail::pull_conn* worst = publishers.front();
+        for (auto* c : publishers) {
+            if (c->held > worst->held) worst = c;
+        }
+        if (worst->held == 0) break;
+        const std::size_t total = held_total;
+        log(log_level::warning, "dropping " + detail::describe_peer(worst) + ": it holds " +
+                                    std::to_string(worst->held) + " bytes of an unfinished frame, and publishers hold " +
+                                    std::to_string(total) + " in all, over --max-input-buffer " +
+                                    std::to_string(opts.max_input_buffer));
+        ++stats.dropped_connections;
+        drop_publisher(worst);
+    }
+}
+
+std::uint64_t detail::server_state::partial_tick_ms() const {
+    // A quarter of the timeout, between 10 ms and 1 s: a stalled frame goes at most a quarter late.
+    return std::clamp<std::uint64_t>(opts.partial_frame_timeout_ms / 4, 10, 1000);
+}
+
+void detail::server_state::check_partial() {
+    if (!running) return;
+    if (publishers_paused) return;  // we are not reading: nobody can make progress
+    const std::uint64_t now = uv_now(loop);
+    bool waiting = false;
+    std::vector<detail::pull_conn*> stalled;  // rare
+    for (auto* c : publishers) {
+        if (c->held == 0) continue;
+        if (now - c->last_progress >= opts.partial_frame_timeout_ms) {
+            stalled.push_back(c);
+        } else {
+            waiting = true;
+        }
+    }
+    for (auto* c : stalled) {
+        log(log_level::warning, "dropping " + detail::describe_peer(c) + ": an unfinished frame (" +
+                                    std::to_string(c->held) + " bytes held) made no progress for " +
+                                    std::to_string(opts.partial_frame_timeout_ms) + " ms (--partial-frame-timeout)");
+        ++stats.dropped_connections;
+        drop_publisher(c);
+    }
+    if (!waiting && partial_timer != nullptr) uv_timer_stop(&partial_timer->h);
+}
+
+// A connection whose callback threw: dropped, with an error line; the others go on.
+void detail::server_state::internal_error(detail::conn_base* c, const std::string& what) {
+    std::string who = c->role;
+    detail::guard_callback([&] { who = detail::describe_peer(c); }, [](const std::string&) {});
+    ++stats.dropped_connections;
+    if (c->subscriber) {
+        drop_subscriber(static_cast<detail::pub_conn*>(c));
+    } else {
+        drop_publisher(static_cast<detail::pull_conn*>(c));
+    }
+    log(log_level::error, "dropping " + who + ": internal error: " + what);
+}
+
+void detail::server_state::accept_all(detail::listener* l) {
+    const endpoint& ep = l->pub_side ? opts.endpoints.pub : opts.endpoints.pull;
+    for (int i = 0; i < detail::accept_batch && l->owner != nullptr; ++i) {
+        int fd = accept4(l->fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            const int err = errno;
+            if (err == EAGAIN || err == EWOULDBLOCK) return;
+            if (err == EINTR || err == ECONNABORTED) continue;
+            if (err == EMFILE || err == ENFILE) return refuse_pending(l, err);
+            log(log_level::warning, "cannot accept on " + ep.describe() + ": " + std::strerror(err));
+            return;
+        }
+        if (out_of_fds) {
+            out_of_fds = false;
+            log(log_level::warning, "accepting connections again on " + ep.describe() + ": refused " +
+                                        std::to_string(refused_in_episode) +
+                                        " connection(s) while out of file descriptors");
+            refused_in_episode = 0;
+        }
+        if (reserve_fd < 0) reserve_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+        adopt(l, fd);
+    }
+}
+
+void detail::server_state::adopt(detail::listener* l, int fd) {
+    const endpoint& ep = l->pub_side ? opts.endpoints.pub : opts.endpoints.pull;
+    detail::conn_base* c =
+        l->pub_side ? static_cast<detail::conn_base*>(new detail::pub_conn) : new detail::pull_conn(opts.max_frame);
+    uv_close_cb on_closed = l->pub_side ? detail::on_pub_closed : detail::on_pull_closed;
+    c->owner = this;
+    c->tcp = l->tcp;
+    c->number = next_number++;
+    int rc = 0;
+    if (l->tcp) {
+        uv_tcp_init(loop, &c->h.tcp);
+        as_handle(c->h)->data = c;
+        rc = uv_tcp_open(&c->h.tcp, fd);
+    } else {
+        uv_pipe_init(loop, &c->h.pipe, 0);
+        as_handle(c->h)->data = c;
+        rc = uv_pipe_open(&c->h.pipe, fd);
+    }
+    if (rc < 0) {
+        close(fd);
+        log(log_level::warning, "cannot accept on " + ep.describe() + ": " + detail::reason(rc));
+        c->owner = nullptr;
+        uv_close(as_handle(c->h), on_closed);
+        return;
+    }
+    if (l->tcp) uv_tcp_nodelay(&c->h.tcp, 1);
+    if (l->pub_side) {
+        detail::add(subscribers, static_cast<detail::pub_conn*>(c));
+        stats.subscribers = subscribers.size();
+        uv_read_start(as_stream(c->h), detail::on_alloc, detail::on_pub_read);
+    } else {
+        auto* pc = static_cast<detail::pull_conn*>(c);
+        pc->last_progress = uv_now(loop);
+        detail::add(publishers, pc);
+        stats.publishers = publishers.size();
+        // While paused, a new publisher waits with the others (check_resume starts it).
+        if (!publishers_paused) uv_read_start(as_stream(c->h), detail::on_alloc, detail::on_pull_read);
+    }
+    log(log_level::debug, detail::describe_peer(c) + " connected");
+    // A new subscriber has nothing queued: publishers paused for the others may go on.
+    if (l->pub_side) check_resume(static_cast<detail::pub_conn*>(c));
+}
+
+// Out of descriptors (EMFILE, ENFILE): a connection we cannot serve must be refused at once,
+// not left in the backlog where its publisher believes it was heard and its subscriber hangs.
+// The spare descriptor is given up for the time it takes to accept and close every waiting
+// connection, then taken back. One warning per episode; accept_all logs its end.
+void detail::server_state::refuse_pending(detail::listener* l, int err) {
+    const endpoint& ep = l->pub_side ? opts.endpoints.pub : opts.endpoints.pull;
+    if (!out_of_fds) {
+        out_of_fds = true;
+        refused_in_episode = 0;
+        std::string limit;
+        if (rlimit lim{}; getrlimit(RLIMIT_NOFILE, &lim) == 0)
+            limit = ", open files limit " + std::to_string(lim.rlim_cur);
+        log(log_level::warning, "cannot accept on " + ep.describe() + ": " + std::strerror(err) + " (" +
+                                    std::to_string(publishers.size()) + " publishers and " +
+                                    std::to_string(subscribers.size()) + " subscribers connected" + limit +
+                                    "); refusing new connections until descriptors free up");
+    }
+    if (reserve_fd >= 0) {
+        close(reserve_fd);
+        reserve_fd = -1;
+        for (;;) {
+            int fd = accept4(l->fd, nullptr, nullptr, SOCK_CLOEXEC);
+            if (fd >= 0) {
+                close(fd);
+                ++refused_in_episode;
+                ++stats.refused_connections;
+                continue;
+            }
+            if (errno == EINTR || errno == ECONNABORTED) continue;
+            break;
+        }
+        reserve_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    }
+    if (reserve_fd < 0) {
+        // No spare to refuse with: the waiting connection would wake us again at once. Stop
+        // watching the listeners and look again a little later.
+        poll_listeners(false);
+        if (accept_timer != nullptr) uv_timer_start(&accept_timer->h, detail::on_accept_retry, detail::accept_retry_ms, 0);
+    }
+}
+
+void detail::server_state::poll_listeners(bool on) {
+    if (!running) return;
+    if (on && reserve_fd < 0) reserve_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    for (auto* l : {pull_listener, pub_listener}) {
+        if (l == nullptr || !l->polling) continue;
+        if (on) {
+            uv_poll_start(&l->h, UV_READABLE, detail::on_listener_readable);
+        } else {
+            uv_poll_stop(&l->h);
+        }
+    }
+}
+
 result<void> detail::server_state::prepare_unix(const endpoint& ep) {
     if (auto slash = ep.path.find_last_of('/'); slash != std::string::npos && slash > 0) {
-        if (auto r = detail::make_dirs(ep.path.substr(0, slash)); !r) return r;
+        const std::string dir = ep.path.substr(0, slash);
+        if (auto r = detail::make_dirs(dir, opts.group); !r) return r;
+        if (opts.group) fix_group_dir(dir);
     }
     return detail::clear_stale(ep.path);
+}
+
+// An existing sock_dir with --group: one that an earlier run created without the group (ours,
+// 0750, our own group) is given it, so the group's members reach the sockets. Any other folder
+// is the administrator's: left alone, with a warning when the group's members cannot get in.
+void detail::server_state::fix_group_dir(const std::string& dir) {
+    struct stat st {};
+    if (lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_gid == *opts.group) return;
+    if (st.st_uid == geteuid() && (st.st_mode & 07777) == 0750 && st.st_gid == getegid()) {
+        if (chown(dir.c_str(), static_cast<uid_t>(-1), *opts.group) == 0) {
+            log(log_level::info, "gave " + dir + " to group " + std::to_string(*opts.group));
+            return;
+        }
+    }
+    if ((st.st_mode & S_IXOTH) == 0) {
+        log(log_level::warning, "members of group " + std::to_string(*opts.group) + " cannot reach the sockets: " + dir +
+                                    " belongs to group " + std::to_string(st.st_gid) +
+                                    " and others may not enter it (chgrp " + std::to_string(*opts.group) + " " + dir +
+                                    ", or another --sock-dir)");
+    }
 }
 
 result<void> detail::server_state::bind(const endpoint& ep, bool pub_side) {
@@ -618,41 +905,53 @@ result<void> detail::server_state::bind(const endpoint& ep, bool pub_side) {
     l->pub_side = pub_side;
     l->tcp = ep.tcp;
     (pub_side ? pub_listener : pull_listener) = l;
-    int rc = 0;
+    auto sys_fail = [&ep](int err) {
+        return fail(detail::bind_status(-err), "cannot bind " + ep.describe() + ": " + std::strerror(err));
+    };
     if (ep.tcp) {
-        uv_tcp_init(loop, &l->h.tcp);
-        l->h.tcp.data = l;
         sockaddr_storage addr{};
-        bool v6 = ep.host.find(':') != std::string::npos;
-        rc = v6 ? uv_ip6_addr(ep.host.c_str(), ep.port, reinterpret_cast<sockaddr_in6*>(&addr))
-                : uv_ip4_addr(ep.host.c_str(), ep.port, reinterpret_cast<sockaddr_in*>(&addr));
+        const bool v6 = ep.host.find(':') != std::string::npos;
+        int rc = v6 ? uv_ip6_addr(ep.host.c_str(), ep.port, reinterpret_cast<sockaddr_in6*>(&addr))
+                    : uv_ip4_addr(ep.host.c_str(), ep.port, reinterpret_cast<sockaddr_in*>(&addr));
         if (rc < 0) return fail(status::config, "cannot bind " + ep.describe() + ": invalid address");
-        rc = uv_tcp_bind(&l->h.tcp, reinterpret_cast<sockaddr*>(&addr), 0);
+        l->fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (l->fd < 0) return sys_fail(errno);
+        int on = 1;
+        setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);  // as libuv and Salt do
+        if (::bind(l->fd, reinterpret_cast<sockaddr*>(&addr), v6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in)) != 0)
+            return sys_fail(errno);
     } else {
-        uv_pipe_init(loop, &l->h.pipe, 0);
-        l->h.pipe.data = l;
+        sockaddr_un addr{};
+        addr.sun_family = AF_UNIX;
+        if (ep.path.size() >= sizeof addr.sun_path) return sys_fail(ENAMETOOLONG);
+        std::memcpy(addr.sun_path, ep.path.c_str(), ep.path.size());
+        l->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (l->fd < 0) return sys_fail(errno);
         // Created under umask 0177 as Salt does: the socket is never reachable with a wider mode,
         // not even between bind() and chmod().
         mode_t old = umask(0177);
-        rc = uv_pipe_bind(&l->h.pipe, ep.path.c_str());
+        const int rc = ::bind(l->fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+        const int err = errno;
         umask(old);
-        if (rc == 0) {
-            struct stat st {};
-            if (lstat(ep.path.c_str(), &st) == 0) created.push_back({ep.path, st.st_dev, st.st_ino});
-            mode_t mode = opts.group ? 0660 : 0600;
-            if (chmod(ep.path.c_str(), mode) != 0) {
-                return fail(status::io, "cannot chmod " + ep.path + ": " + std::strerror(errno));
-            }
-            if (opts.group && chown(ep.path.c_str(), static_cast<uid_t>(-1), *opts.group) != 0) {
-                return fail(status::io, "cannot change the group of " + ep.path + " to " + std::to_string(*opts.group) +
-                                            ": " + std::strerror(errno));
-            }
+        if (rc != 0) return sys_fail(err);
+        struct stat st {};
+        if (lstat(ep.path.c_str(), &st) == 0) created.push_back({ep.path, st.st_dev, st.st_ino});
+        mode_t mode = opts.group ? 0660 : 0600;
+        if (chmod(ep.path.c_str(), mode) != 0) {
+            return fail(status::io, "cannot chmod " + ep.path + ": " + std::strerror(errno));
+        }
+        if (opts.group && chown(ep.path.c_str(), static_cast<uid_t>(-1), *opts.group) != 0) {
+            return fail(status::io, "cannot change the group of " + ep.path + " to " + std::to_string(*opts.group) +
+                                        ": " + std::strerror(errno));
         }
     }
-    if (rc < 0) return fail(detail::bind_status(rc), "cannot bind " + ep.describe() + ": " + detail::reason(rc));
-    // libuv reports a busy TCP port at listen() rather than bind().
-    rc = uv_listen(detail::as_stream(l->h), SOMAXCONN, detail::on_connection);
-    if (rc < 0) return fail(detail::bind_status(rc), "cannot bind " + ep.describe() + ": " + detail::reason(rc));
+    // A busy TCP port may show only at listen().
+    if (listen(l->fd, SOMAXCONN) != 0) return sys_fail(errno);
+    if (int rc = uv_poll_init(loop, &l->h, l->fd); rc < 0)
+        return fail(detail::bind_status(rc), "cannot bind " + ep.describe() + ": " + detail::reason(rc));
+    l->h.data = l;
+    l->polling = true;
+    uv_poll_start(&l->h, UV_READABLE, detail::on_listener_readable);
     return {};
 }
 
@@ -680,7 +979,8 @@ result<void> bus_server::start() {
     p.flusher->h.data = p.flusher;
     uv_check_start(&p.flusher->h, detail::on_check);
     uv_unref(reinterpret_cast<uv_handle_t*>(&p.flusher->h));  // the listeners keep the loop alive
-    for (auto** t : {&p.trimmer, &p.stall_timer}) {
+    p.reserve_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    for (auto** t : {&p.trimmer, &p.stall_timer, &p.partial_timer, &p.accept_timer}) {
         *t = new detail::server_timer;
         (*t)->owner = &p;
         uv_timer_init(p.loop, &(*t)->h);
@@ -708,7 +1008,12 @@ void bus_server::stop() {
     for (auto* l : {p.pull_listener, p.pub_listener}) {
         if (l == nullptr) continue;
         l->owner = nullptr;
-        uv_close(detail::as_handle(l->h), detail::on_listener_closed);
+        if (l->polling) {
+            uv_close(reinterpret_cast<uv_handle_t*>(&l->h), detail::on_listener_closed);
+        } else {
+            if (l->fd >= 0) close(l->fd);
+            delete l;
+        }
     }
     p.pull_listener = p.pub_listener = nullptr;
     if (p.flusher != nullptr) {
@@ -716,7 +1021,10 @@ void bus_server::stop() {
         uv_close(reinterpret_cast<uv_handle_t*>(&p.flusher->h), detail::on_flusher_closed);
         p.flusher = nullptr;
     }
-    for (auto** t : {&p.trimmer, &p.stall_timer}) {
+    if (p.reserve_fd >= 0) close(p.reserve_fd);
+    p.reserve_fd = -1;
+    p.out_of_fds = false;
+    for (auto** t : {&p.trimmer, &p.stall_timer, &p.partial_timer, &p.accept_timer}) {
         if (*t == nullptr) continue;
         (*t)->owner = nullptr;
         uv_close(reinterpret_cast<uv_handle_t*>(&(*t)->h), detail::on_timer_closed);
