@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
@@ -20,6 +21,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tagbus/client.hpp"
@@ -652,7 +654,7 @@ TEST_CASE("publisher: connect errors name the endpoint; timeout is tempfail") {
     for (int fd : fillers) ::close(fd);
 }
 
-TEST_CASE("publisher: frames sent before close() reach the subscribers") {
+TEST_CASE("publisher: frames sent before close() reach the subscribers, and close() returns once the bus read them") {
     temp_dir dir;
     event_loop loop;
     log_sink log;
@@ -664,17 +666,24 @@ TEST_CASE("publisher: frames sent before close() reach the subscribers") {
         subscriber sub(loop, sub_opts(eps.pub), r.handlers());
         sub.start();
         REQUIRE(run_until(loop, [&] { return server.stats().subscribers == 1; }));
-        // The bus is not running while the blocking publisher works: the kernel holds the bytes.
-        auto pub = publisher::connect(eps.pull, 1000ms);
-        REQUIRE(pub);
-        for (int i = 0; i < 3; ++i) {
-            std::string frame;
-            append_frame(frame, "pub/" + std::to_string(i), i == 1 ? framing::prefixed : framing::legacy);
-            CHECK(pub->send(frame));
-        }
-        CHECK(pub->close(1000ms));
-        CHECK(!pub->send("x"));
-        REQUIRE(run_until(loop, [&] { return r.bodies.size() == 3; }));
+        // The blocking publisher runs on its own thread: its close() half-closes and waits for the
+        // bus (this loop) to read everything and close its end.
+        std::atomic<int> outcome{0};  // 1: every call as expected; -1: one was not
+        std::thread t([&] {
+            auto pub = publisher::connect(eps.pull, 5000ms);
+            bool ok = static_cast<bool>(pub);
+            for (int i = 0; ok && i < 3; ++i) {
+                std::string frame;
+                append_frame(frame, "pub/" + std::to_string(i), i == 1 ? framing::prefixed : framing::legacy);
+                ok = static_cast<bool>(pub->send(frame));
+            }
+            ok = ok && pub->close(5000ms) && !pub->send("x");
+            outcome = ok ? 1 : -1;
+        });
+        const bool done = run_until(loop, [&] { return outcome != 0 && r.bodies.size() == 3; });
+        t.join();
+        CHECK(done);
+        CHECK(outcome == 1);
         CHECK(r.bodies == std::vector<std::string>{"pub/0", "pub/1", "pub/2"});
         CHECK(log.warnings.empty());
     }
