@@ -118,6 +118,19 @@ class Squatting(unittest.TestCase):
         self.assertEqual((st.st_uid, stat.S_IMODE(st.st_mode), stat.S_ISDIR(st.st_mode)),
                          (self.victim.pw_uid, 0o700, True))
 
+    def test_a_user_is_told_where_roots_default_bus_is(self):
+        if os.path.isdir("/var/run/salt/master"):
+            self.skipTest("Salt's own sock_dir exists here; the built-in default is not used")
+        if not os.path.isdir("/tmp/tagbus-0"):
+            os.mkdir("/tmp/tagbus-0", 0o700)  # what any of root's tools would create
+        r = self.as_user(self.victim, [tb.tool("state-event"), "-c", self.config_dir])
+        pub = f"{self.private}/master/master_event_pub.ipc"
+        self.assertEqual((r.returncode, r.stderr.decode(), r.stdout), (69,
+            f"state-event: cannot connect to {pub}: No such file or directory; no bus is running there: start "
+            "`event-busd --node master`, or use node=minion; a bus root started without --sock-dir is in "
+            "/tmp/tagbus-0/master, which only root can reach (root can share one with `event-busd --sock-dir DIR "
+            "--group GROUP`)\n", b""))
+
     def test_any_sock_dir_another_user_controls_is_refused(self):
         owned = os.path.join(self.dir, "owned")
         os.mkdir(owned, 0o755)
