@@ -172,7 +172,12 @@ std::string bounded_load(const std::string& text) {
     REQUIRE(pid >= 0);
     if (pid == 0) {
         ::close(fds[0]);
-#if !defined(__SANITIZE_ADDRESS__)
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TB_NO_RLIMIT_AS  // ASan reserves terabytes of address space
+#endif
+#endif
+#if !defined(__SANITIZE_ADDRESS__) && !defined(TB_NO_RLIMIT_AS)
         const rlimit as{512u << 20, 512u << 20};
         ::setrlimit(RLIMIT_AS, &as);
 #endif
