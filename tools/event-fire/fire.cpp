@@ -1,6 +1,12 @@
 #include "fire.hpp"
 
+#include <unistd.h>
+
+#include <charconv>
 #include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <iostream>
 
 #include "cli.hpp"
 #include "tagbus/client.hpp"
@@ -27,9 +33,72 @@ result<std::chrono::milliseconds> timeout_word_ms(const value& v) {
     return std::chrono::milliseconds(static_cast<long long>(ms + 0.5));
 }
 
-result<std::string> make_body(value data, const std::string& data_text, const value& tag, const std::string& tag_text,
-                              std::size_t max_event_size) {
+result<double> parse_rate(std::string_view text) {
+    double d = 0;
+    auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), d);
+    if (ec != std::errc{} || p != text.data() + text.size() || !std::isfinite(d) || !(d > 0))
+        return fail(status::usage, "invalid --rate '" + std::string(text) + "' (expected events per second, a number above 0)");
+    return d;
+}
+
+namespace {
+
+// How many brackets `text` leaves open, ignoring those inside quotes (YAML flow style).
+int open_brackets(std::string_view text, int depth) {
+    char quote = 0;
+    for (char c : text) {
+        if (quote) {
+            if (c == quote) quote = 0;
+        } else if (c == '"' || c == '\'') {
+            quote = c;
+        } else if (c == '{' || c == '[') {
+            ++depth;
+        } else if (c == '}' || c == ']') {
+            --depth;
+        }
+    }
+    return depth;
+}
+
+std::string shell_quote(std::string_view w) {
+    const bool plain = !w.empty() && w.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                                         "0123456789/_.:@%+=,-") == std::string_view::npos;
+    if (plain) return std::string(w);
+    std::string out = "'";
+    for (char c : w) {
+        if (c == '\'') out += "'\\''";
+        else out.push_back(c);
+    }
+    return out + "'";
+}
+
+}  // namespace
+
+std::optional<std::string> split_words_hint(std::string_view tool, const std::vector<std::string>& raw) {
+    if (raw.size() < 2 || raw[0].empty() || (raw[0][0] != '{' && raw[0][0] != '[')) return std::nullopt;
+    int depth = open_brackets(raw[0], 0);
+    if (depth <= 0) return std::nullopt;
+    std::size_t k = 1;
+    std::string joined = raw[0];
+    for (; k < raw.size() && depth > 0; ++k) {
+        joined += " " + raw[k];
+        depth = open_brackets(raw[k], depth);
+    }
+    if (depth != 0) return std::nullopt;  // not closed by later words: a plain YAML error says more
+    std::string cmd = std::string(tool) + " " + shell_quote(joined);
+    if (k == raw.size()) cmd += " TAG";
+    for (; k < raw.size(); ++k) cmd += " " + raw[k];
+    return "DATA looks split by the shell; quote it: " + cmd;
+}
+
+result<std::string> make_body(std::string_view tool, value data, const std::string& data_text, const value& tag,
+                              const std::string& tag_text, std::size_t max_event_size) {
     if (!data.map()) {
+        // TAG and DATA the other way round: salt-call event.fire takes DATA first.
+        if (tag.map() && !data.array())
+            return fail(status::usage, "DATA comes first, then TAG (as in salt-call event.fire DATA TAG): " +
+                                           std::string(tool) + " " + shell_quote(tag_text) + " " +
+                                           shell_quote(data_text));
         // yamlify keeps unparseable YAML as the original string; say why it did not parse.
         if (data.str() && !data_text.empty() && (data_text[0] == '{' || data_text[0] == '[')) {
             auto parsed = salt_yaml_load(data_text);
@@ -41,7 +110,10 @@ result<std::string> make_body(value data, const std::string& data_text, const va
     if (const auto* s = tag.str()) tag_str = *s;
     else if (tag.map() || tag.array()) return fail(status::data, "TAG must be a string, not " + std::string(cli::kind_name(tag)));
     else tag_str = tag_text;
-    return encode_body(tag_str, data, max_event_size);
+    trim_report trimmed;
+    auto body = encode_body(tag_str, data, max_event_size, true, &trimmed);
+    if (body && trimmed.over) cli::say(tool, "warning: " + describe_trim(tag_str, trimmed));
+    return body;
 }
 
 namespace {
@@ -54,6 +126,98 @@ void describe_sent(std::string_view tool, const fire_target& t, std::string_view
     if (!line.empty() && line.back() == '\n') line.pop_back();
     cli::say(tool, line);
 }
+
+std::string events(std::uint64_t n) { return std::to_string(n) + (n == 1 ? " event" : " events"); }
+
+// A recorded `_stamp` ("2024-05-01T12:34:56.789012", optionally "+00:00") in microseconds since
+// the epoch; nothing when it is missing or does not parse.
+std::optional<std::int64_t> stamp_us(const value& data) {
+    const map_t* m = data.map();
+    if (!m) return std::nullopt;
+    const std::string* text = nullptr;
+    for (const auto& mem : *m)
+        if (const auto* k = mem.key.str(); k && *k == "_stamp") text = mem.val.str();
+    if (!text) return std::nullopt;
+    std::string_view s = *text;
+    if (s.ends_with("+00:00")) s.remove_suffix(6);
+    auto num = [&](std::size_t at, std::size_t len, int& out) {
+        if (at + len > s.size()) return false;
+        auto [p, ec] = std::from_chars(s.data() + at, s.data() + at + len, out);
+        return ec == std::errc{} && p == s.data() + at + len;
+    };
+    int y = 0, mo = 0, d = 0, h = 0, mi = 0, sec = 0, us = 0;
+    if (s.size() < 19 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':') return std::nullopt;
+    if (!num(0, 4, y) || !num(5, 2, mo) || !num(8, 2, d) || !num(11, 2, h) || !num(14, 2, mi) || !num(17, 2, sec))
+        return std::nullopt;
+    if (s.size() > 19) {
+        if (s[19] != '.' || s.size() > 26 || s.size() == 20 || !num(20, s.size() - 20, us)) return std::nullopt;
+        for (std::size_t i = s.size() - 20; i < 6; ++i) us *= 10;
+    }
+    using namespace std::chrono;
+    const year_month_day ymd{year(y), month(static_cast<unsigned>(mo)), day(static_cast<unsigned>(d))};
+    if (!ymd.ok() || h > 23 || mi > 59 || sec > 59) return std::nullopt;
+    const auto t = sys_days(ymd) + hours(h) + minutes(mi) + seconds(sec) + microseconds(us);
+    return duration_cast<microseconds>(t.time_since_epoch()).count();
+}
+
+// The count and rate of a replay on stderr: redrawn in place on a terminal at most 4 times a
+// second, else a line a second; the last line when it is over.
+class progress_meter {
+public:
+    progress_meter(std::string_view tool, bool on)
+        : tool_(tool), on_(on), tty_(on && isatty(STDERR_FILENO) == 1), start_(clock::now()), last_(start_) {}
+
+    void update(std::uint64_t sent) {
+        if (!on_) return;
+        const auto now = clock::now();
+        if (now - last_ < (tty_ ? std::chrono::milliseconds(250) : std::chrono::milliseconds(1000))) return;
+        const double secs = std::chrono::duration<double>(now - last_).count();
+        const auto rate = static_cast<std::uint64_t>(static_cast<double>(sent - last_sent_) / secs + 0.5);
+        const std::uint64_t before = last_sent_;
+        last_ = now;
+        last_sent_ = sent;
+        show(events(sent) + (sent == before ? " sent, waiting for the bus" : " sent (" + std::to_string(rate) + "/s)"),
+             false);
+    }
+
+    /// The summary once the bus has read everything.
+    void finish(std::uint64_t sent, std::uint64_t skipped) {
+        if (!on_) return;
+        const double secs = std::chrono::duration<double>(clock::now() - start_).count();
+        char took[32];
+        std::snprintf(took, sizeof took, "%.1f", secs);
+        const auto rate = secs > 0 ? static_cast<std::uint64_t>(static_cast<double>(sent) / secs + 0.5) : sent;
+        std::string line = events(sent) + " sent in " + took + " s (" + std::to_string(rate) + "/s)";
+        if (skipped > 0) line += ", " + std::to_string(skipped) + " bad line" + (skipped == 1 ? "" : "s") + " skipped";
+        show(line, true);
+    }
+
+    /// Ends a line redrawn in place, so that what is printed next starts on its own line.
+    void interrupt() {
+        if (drawn_) std::cerr << '\n' << std::flush;
+        drawn_ = false;
+    }
+
+private:
+    using clock = std::chrono::steady_clock;
+    void show(const std::string& text, bool last) {
+        if (tty_) {
+            std::cerr << "\r" << tool_ << ": " << text << "\033[K";
+            if (last) std::cerr << '\n';
+            std::cerr << std::flush;
+            drawn_ = !last;
+        } else {
+            cli::say(tool_, text);
+        }
+    }
+    std::string_view tool_;
+    bool on_;
+    bool tty_;
+    clock::time_point start_;
+    clock::time_point last_;
+    std::uint64_t last_sent_ = 0;
+    bool drawn_ = false;
+};
 
 }  // namespace
 
@@ -69,13 +233,22 @@ int fire_bodies(std::string_view tool, const fire_target& t, const std::vector<s
     return 0;
 }
 
-int fire_lines(std::string_view tool, const fire_target& t, std::istream& in) {
+int fire_lines(std::string_view tool, const fire_target& t, const replay_options& opts, std::istream& in) {
     auto pub = publisher::connect(t.pull, t.budget);
     if (!pub) return cli::fail(tool, pub.error());
+    progress_meter meter(tool, opts.progress);
+    std::uint64_t sent = 0;
+    pub->on_wait([&] { meter.update(sent); });
     std::string line, frame;
     std::size_t lineno = 0;
+    std::uint64_t skipped = 0;
     std::optional<failure> bad;
-    while (!bad && std::getline(in, line)) {
+    std::optional<failure> lost;  // the bus failed us: stop at once
+    using clock = std::chrono::steady_clock;
+    const auto start = clock::now();
+    clock::time_point prev_due = start;
+    std::optional<std::int64_t> prev_stamp;
+    while (!bad && !lost && std::getline(in, line)) {
         ++lineno;
         if (line.empty()) continue;
         std::string tag;
@@ -105,22 +278,80 @@ int fire_lines(std::string_view tool, const fire_target& t, std::istream& in) {
                 else data = std::move(*d);
             }
         }
+        // The recorded stamp, read before encode_body stamps the event anew as Salt does.
+        const auto stamp = opts.realtime && !bad ? stamp_us(data) : std::nullopt;
+        trim_report trimmed;
+        std::optional<std::string> body;
         if (!bad) {
-            auto body = encode_body(tag, data, t.max_event_size);
-            if (!body) {
-                bad = body.error();
-            } else {
-                frame.clear();
-                append_frame(frame, *body, t.framing);
-                if (auto r = pub->send(frame); !r) return cli::fail(tool, r.error());
-                if (t.verbose) describe_sent(tool, t, *body);
+            auto b = encode_body(tag, data, t.max_event_size, true, &trimmed);
+            if (b) body = std::move(*b);
+            else bad = b.error();
+        }
+        if (bad) {
+            bad->message = "line " + std::to_string(lineno) + ": " + bad->message;
+            if (!opts.skip_bad_lines) break;
+            meter.interrupt();
+            cli::say(tool, "warning: " + bad->message + "; skipped");
+            bad.reset();
+            ++skipped;
+            continue;
+        }
+        if (trimmed.over) {
+            meter.interrupt();
+            cli::say(tool, "warning: line " + std::to_string(lineno) + ": " + describe_trim(tag, trimmed));
+        }
+        // Pacing: each event has a due time; what is due later waits (written out first).
+        std::optional<clock::time_point> due;
+        if (opts.rate > 0) {
+            due = start + std::chrono::duration_cast<clock::duration>(
+                              std::chrono::duration<double>(static_cast<double>(sent) / opts.rate));
+        } else if (stamp) {
+            // The gap to the previous stamped line; a line without a stamp goes at once.
+            due = prev_stamp ? prev_due + std::chrono::microseconds(std::max<std::int64_t>(0, *stamp - *prev_stamp))
+                             : clock::now();
+            prev_stamp = stamp;
+            prev_due = *due;
+        }
+        if (due && *due > clock::now()) {
+            if (auto r = pub->pause_until(*due); !r) {
+                lost = r.error();
+                break;
             }
         }
-        if (bad) bad->message = "line " + std::to_string(lineno) + ": " + bad->message;
+        frame.clear();
+        append_frame(frame, *body, t.framing);
+        if (auto r = pub->send(frame); !r) {
+            lost = r.error();
+            break;
+        }
+        ++sent;
+        if (t.verbose) describe_sent(tool, t, *body);
+        // Writes are coalesced while more input is at hand; when none is, what we have goes out
+        // now (a live `state-event | event-fire --lines` is not held back).
+        if (in.rdbuf()->in_avail() <= 0) {
+            if (auto r = pub->flush(); !r) {
+                lost = r.error();
+                break;
+            }
+        }
+        if ((sent & 63) == 0) meter.update(sent);
+    }
+    meter.interrupt();
+    if (lost) {
+        lost->message += " (after " + events(sent) + ")";
+        if (lost->code == status::tempfail) lost->message += "; a longer --timeout waits out a bus paused for a slow subscriber";
+        return cli::fail(tool, *lost);
     }
     // Everything accepted before a bad line is still delivered.
-    if (auto r = pub->close(t.budget); !r) return cli::fail(tool, r.error());
-    if (bad) return cli::fail(tool, *bad);
+    if (auto r = pub->close(t.budget); !r) {
+        if (bad) cli::say(tool, bad->message);
+        return cli::fail(tool, r.error());
+    }
+    if (bad) {
+        bad->message += "; stopped after " + events(sent) + " sent (--skip-bad-lines goes on past bad lines)";
+        return cli::fail(tool, *bad);
+    }
     if (in.bad()) return cli::fail(tool, {status::io, "cannot read stdin"});
+    meter.finish(sent, skipped);
     return 0;
 }

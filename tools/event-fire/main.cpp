@@ -20,17 +20,26 @@ static int tool_main(int argc, char** argv) {
     cli::connection_options conn;
     std::vector<std::string> words;
     std::optional<std::string> timeout;
+    std::optional<std::string> rate;
     bool lines = false;
+    replay_options replay;
     CLI::App app{"Fire an event on Salt's local event bus like salt-call event.fire.", std::string(tool)};
     cli::setup_app(app);
     cli::add_words(app, "WORDs, as salt-call event.fire takes them:\n"
                         "  DATA TAG [timeout=MS] [sock_dir=DIR] [node=master|minion]");
-    app.add_option("--timeout", timeout, "connect and send within SECONDS [1]")->type_name("SECONDS");
-    app.add_flag("--lines", lines, "fire 'TAG<TAB>JSON' lines from stdin");
+    app.add_option("--timeout", timeout, "give up when the bus makes no progress for SECONDS\n"
+                                  "[1; 10 with --lines]")
+        ->type_name("SECONDS");
+    app.add_flag("--lines", lines, "fire 'TAG<TAB>JSON' or JSON lines from stdin");
+    app.add_flag("--progress", replay.progress, "with --lines: show a count and rate on stderr");
+    app.add_option("--rate", rate, "with --lines: send N events a second")->type_name("N");
+    app.add_flag("--realtime", replay.realtime, "with --lines: keep the recorded _stamp gaps");
+    app.add_flag("--skip-bad-lines", replay.skip_bad_lines, "with --lines: warn about a bad line and go on");
     cli::add_connection_options(app, conn, true);
     if (auto code = cli::parse(app, argc, argv, &words)) return *code;
 
     salt_args args = parse_salt_args(words);
+    if (auto hint = split_words_hint(tool, args.raw_positional)) return cli::usage(tool, *hint);
     auto bound = bind_params(args, params);
     if (!bound) return cli::fail(tool, bound.error());
     auto& b = *bound;
@@ -42,8 +51,9 @@ static int tool_main(int argc, char** argv) {
             return cli::fail(tool, r.error());
 
     // Salt's timeout= is in milliseconds (fire_event's unit); --timeout is in seconds like
-    // state-event's.
-    std::chrono::milliseconds budget{1000};
+    // state-event's. Either bounds time without progress. A replay's default is longer: a bus
+    // that pauses publishers for a slow subscriber reads nothing for seconds at a time.
+    std::chrono::milliseconds budget{lines ? 10000 : 1000};
     if (timeout) {
         auto t = cli::parse_seconds("--timeout", *timeout);
         if (!t) return cli::fail(tool, t.error());
@@ -61,6 +71,15 @@ static int tool_main(int argc, char** argv) {
     }
 
     if (lines && (b[0] || b[1])) return cli::usage(tool, "--lines reads events from stdin; give no DATA or TAG");
+    for (auto [given, flag] : {std::pair{replay.progress, "--progress"}, {rate.has_value(), "--rate"},
+                               {replay.realtime, "--realtime"}, {replay.skip_bad_lines, "--skip-bad-lines"}})
+        if (given && !lines) return cli::usage(tool, std::string(flag) + " applies to --lines only");
+    if (rate && replay.realtime) return cli::usage(tool, "--rate and --realtime both pace the replay; give one");
+    if (rate) {
+        auto r = parse_rate(*rate);
+        if (!r) return cli::fail(tool, r.error());
+        replay.rate = *r;
+    }
     if (!lines && !b[0]) return cli::usage(tool, "missing DATA (a YAML or JSON map) and TAG");
     if (!lines && !b[1]) return cli::usage(tool, "missing TAG after DATA");
 
@@ -68,9 +87,14 @@ static int tool_main(int argc, char** argv) {
     if (!target) return cli::fail(tool, target.error());
     fire_target ft{target->second.pull, target->first.pull_framing, target->first.max_event_size, budget,
                    conn.verbose};
-    if (lines) return fire_lines(tool, ft, std::cin);
+    if (lines) {
+        // cin's own buffer (not stdio's) lets fire_lines see when no more input is at hand.
+        std::ios::sync_with_stdio(false);
+        return fire_lines(tool, ft, replay, std::cin);
+    }
 
-    auto body = make_body(*b[0], word_text(args, "data", 0), *b[1], word_text(args, "tag", 1), ft.max_event_size);
+    auto body =
+        make_body(tool, *b[0], word_text(args, "data", 0), *b[1], word_text(args, "tag", 1), ft.max_event_size);
     if (!body) return cli::fail(tool, body.error());
     return fire_bodies(tool, ft, {*body});
 }
