@@ -1,9 +1,9 @@
 // Salt's CLI words and YAML: parse_salt_args over words (the input split at NUL bytes; the last
 // word is also loaded whole by salt_yaml_load), bind_params against event.send's signature.
-// Invariants: every word lands in exactly one place (positional, or keyword with its name and
-// text as split_kwarg cut them); a no_parse keyword keeps its text; a repeated keyword keeps its
-// last value and text together; whatever salt_yaml_load returns packs and unpacks to itself; a
-// refusal is a data error with a message.
+// Invariants: every word lands in exactly one place (positional, or keyword: NAME=VALUE as
+// typed or once YAML has unquoted it); a no_parse keyword typed as such keeps its text; a
+// keyword's value and text come from the same word; whatever salt_yaml_load returns packs and
+// unpacks to itself; a refusal is a data error with a message.
 #include <string>
 #include <vector>
 
@@ -47,25 +47,32 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const salt_args args = parse_salt_args(words, no_parse);
     FUZZ_CHECK(args.positional.size() == args.raw_positional.size());
     FUZZ_CHECK(args.keywords.size() == args.raw_keywords.size());
+    // A word is a keyword when it splits as NAME=VALUE, or when YAML leaves it a string that does
+    // (Salt's step 4: the quoted word 'a=b'); every other word is the next positional.
     std::size_t npos = 0;
+    bool tag_word = false;
     for (const auto& w : words) {
-        if (auto kw = split_kwarg(w)) {
+        auto kw = split_kwarg(w);
+        const value y = kw ? value() : yamlify(w);
+        if (!kw && y.str()) kw = split_kwarg(*y.str());
+        if (kw) {
             FUZZ_CHECK(!kw->first.empty());
-            FUZZ_CHECK(std::string(kw->first) + "=" + std::string(kw->second) == w);
             bool found = false;
             for (const auto& [name, v] : args.keywords) found = found || name == kw->first;
             FUZZ_CHECK(found);
+            tag_word = tag_word || (kw->first == "tag" && split_kwarg(w));
         } else {
             FUZZ_CHECK(npos < args.raw_positional.size());
             FUZZ_CHECK(args.raw_positional[npos] == w);
+            FUZZ_CHECK(args.positional[npos] == y);
             ++npos;
         }
     }
     FUZZ_CHECK(npos == args.positional.size());
     for (std::size_t i = 0; i < args.keywords.size(); ++i) {
         const auto& [name, v] = args.keywords[i];
-        if (name == "tag") FUZZ_CHECK(v.str() && *v.str() == args.raw_keywords[i]);
-        else FUZZ_CHECK(yamlify(args.raw_keywords[i]) == v);  // a repeated keyword: the last one, value and text
+        if (name == "tag" && tag_word) FUZZ_CHECK(v.str() && *v.str() == args.raw_keywords[i]);
+        else FUZZ_CHECK(yamlify(args.raw_keywords[i]) == v);  // value and text from one word
     }
     for (std::size_t i = 0; i < args.positional.size(); ++i) {
         auto back = unpack(pack(args.positional[i]));

@@ -43,27 +43,26 @@ struct value {
                                  bin_t, array_t, map_t, ext_t>;
     storage v;
 
-    value() = default;
-    value(std::nullptr_t) {}
-    value(bool b) : v(b) {}
+    // Declared here, defined below once `member` is complete: map_t is a vector of members, and
+    // a constructor's body needs the variant's destructor (clang instantiates it right away).
+    value();
+    value(std::nullptr_t);
+    value(bool b);
     template <std::signed_integral I>
         requires(!std::same_as<I, bool> && !std::same_as<I, char>)
-    value(I i) {
-        if (i < 0) v = static_cast<std::int64_t>(i);
-        else v = static_cast<std::uint64_t>(i);
-    }
+    value(I i);
     template <std::unsigned_integral U>
         requires(!std::same_as<U, bool>)
-    value(U u) : v(static_cast<std::uint64_t>(u)) {}
-    value(float f) : v(f) {}
-    value(double d) : v(d) {}
-    value(const char* s) : v(std::string(s)) {}
-    value(std::string s) : v(std::move(s)) {}
-    value(std::string_view s) : v(std::string(s)) {}
-    value(bin_t b) : v(std::move(b)) {}
-    value(array_t a) : v(std::move(a)) {}
-    value(map_t m) : v(std::move(m)) {}
-    value(ext_t e) : v(std::move(e)) {}
+    value(U u);
+    value(float f);
+    value(double d);
+    value(const char* s);
+    value(std::string s);
+    value(std::string_view s);
+    value(bin_t b);
+    value(array_t a);
+    value(map_t m);
+    value(ext_t e);
 
     bool is_nil() const { return v.index() == 0; }
     const std::string* str() const { return std::get_if<std::string>(&v); }
@@ -80,6 +79,28 @@ struct member {
     value val;
     bool operator==(const member&) const = default;
 };
+
+inline value::value() = default;
+inline value::value(std::nullptr_t) {}
+inline value::value(bool b) : v(b) {}
+template <std::signed_integral I>
+    requires(!std::same_as<I, bool> && !std::same_as<I, char>)
+value::value(I i) {
+    if (i < 0) v = static_cast<std::int64_t>(i);
+    else v = static_cast<std::uint64_t>(i);
+}
+template <std::unsigned_integral U>
+    requires(!std::same_as<U, bool>)
+value::value(U u) : v(static_cast<std::uint64_t>(u)) {}
+inline value::value(float f) : v(f) {}
+inline value::value(double d) : v(d) {}
+inline value::value(const char* s) : v(std::string(s)) {}
+inline value::value(std::string s) : v(std::move(s)) {}
+inline value::value(std::string_view s) : v(std::string(s)) {}
+inline value::value(bin_t b) : v(std::move(b)) {}
+inline value::value(array_t a) : v(std::move(a)) {}
+inline value::value(map_t m) : v(std::move(m)) {}
+inline value::value(ext_t e) : v(std::move(e)) {}
 
 /// What a value is, for messages: "None", "a boolean", "an integer", "a float", "a string",
 /// "bytes", "a list", "a map", "an ext value" (Python's words, as Salt users know them).
