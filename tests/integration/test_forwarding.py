@@ -222,15 +222,20 @@ class Forwarding(tb.BusTest):
         tag, packed = split(read_frames(msub, mup, 1)[0]["body"])
         self.assertEqual((tag, without_stamp(packed)), ("cfg/x", load("cfg/x", {"c": 1})))
 
-    def test_no_master_configured_says_so_once(self):
-        minion = self.start_minion()
+    def test_no_master_configured_refuses_to_start(self):
+        # It would drop every fire_master request while event-send reports success.
+        r = self.run_tool("event-busd", *self.common("minion"), "--id", MINION_ID)
+        self.assertEqual((r.returncode, r.stderr.decode()), (78,
+                         "event-busd: cannot forward fire_master events: no master bus is configured (no "
+                         f"--master-sock-dir, no {self.config_dir}/master); give --master-sock-dir DIR, write a "
+                         "master config, or pass --no-forward to keep them on this bus\n"))
+        self.assertFalse(os.path.exists(self.sock_dir))
+        minion = self.start_minion("--no-forward")
         nsub, nup = self.subscribe(os.path.join(self.sock_dir, self.minion_pub), self.pull_path(name=self.minion_pull))
         frame = legacy_frame(body("fire_master", request({}, "x")))
         self.fire_minion([frame, frame])
         self.assertEqual(len(read_frames(nsub, nup, 2)), 2)
-        self.assertEqual(terminate(minion), (0,
-                         b"event-busd: fire_master events are not forwarded: no master bus configured "
-                         b"(use --master-sock-dir)\n"))
+        self.assertEqual(terminate(minion), (0, b""))
 
     def test_no_forward_and_usage_errors(self):
         with open(os.path.join(self.config_dir, "master"), "w") as f:

@@ -15,6 +15,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <tuple>
 
 #include "cli.hpp"
 #include "tagbus/forwarder.hpp"
@@ -86,6 +87,17 @@ std::optional<std::string> raise_open_files_limit() {
            ": fewer than 10000 subscribers can connect";
 }
 
+/// A plain number of bytes, at least 1, for --max-subscriber-buffer, --max-input-buffer and
+/// --max-frame.
+result<std::size_t> parse_bytes(std::string_view flag, const std::string& text) {
+    std::size_t n = 0;
+    const char* end = text.data() + text.size();
+    auto [ptr, ec] = std::from_chars(text.data(), end, n);
+    if (ec != std::errc{} || ptr != end || n == 0)
+        return fail(status::usage, "invalid " + std::string(flag) + " '" + text + "' (expected a number of bytes, at least 1)");
+    return n;
+}
+
 }  // namespace
 
 static int tool_main(int argc, char** argv) {
@@ -95,17 +107,29 @@ static int tool_main(int argc, char** argv) {
     forward_request fwd_req;
     std::optional<std::string> queue;
     std::optional<std::string> max_buffer;
+    std::optional<std::string> max_input;
+    std::optional<std::string> max_frame;
+    std::optional<std::string> partial_timeout;
+    std::optional<std::string> pub_framing;
     CLI::App app{"Run an event bus compatible with Salt's: events fired on the pull socket go\n"
                  "to every subscriber of the pub socket.",
                  std::string(tool)};
     cli::setup_app(app);
     cli::add_connection_options(app, conn, false);
-    // The pull side reads both framings; this picks what subscribers get.
-    app.add_option("--framing", conn.framing, "pub framing: legacy or prefixed")->type_name("F");
+    // The pull side reads both framings; this picks what subscribers get. It is the bus's own
+    // setting: TAGBUS_FRAMING and `framing:` say how our tools write to a pull socket, never this.
+    auto* pf = app.add_option("--pub-framing", pub_framing, "pub framing: legacy (default) or prefixed")
+                   ->type_name("F");
+    app.add_option("--framing", pub_framing, "older name of --pub-framing")->type_name("F")->excludes(pf);
     app.add_option("--group", group_name, "sockets 0660 for this group")->type_name("NAME");
     app.add_option("--pidfile", pidfile, "write the pid here once ready")->type_name("FILE");
     app.add_option("--max-subscriber-buffer", max_buffer, "drop a subscriber this far behind")
         ->type_name("BYTES");
+    app.add_option("--max-input-buffer", max_input, "unfinished frames held for all publishers")
+        ->type_name("BYTES");
+    app.add_option("--max-frame", max_frame, "drop a publisher sending a larger frame")->type_name("BYTES");
+    app.add_option("--partial-frame-timeout", partial_timeout, "drop a publisher stalled mid-frame")
+        ->type_name("SECONDS");
     auto* msd = app.add_option("--master-sock-dir", fwd_req.master_sock_dir, "minion: master bus to forward to")
                     ->type_name("DIR");
     auto* off = app.add_flag("--no-forward", fwd_req.off, "minion: keep fire_master events local");
@@ -126,24 +150,42 @@ static int tool_main(int argc, char** argv) {
         if (ec != std::errc{} || ptr != end || fwd_req.max_queue == 0)
             return cli::usage(tool, "invalid --forward-queue '" + *queue + "' (expected a number of events, at least 1)");
     }
-    std::size_t max_subscriber_buffer = default_max_subscriber_buffer;
-    if (max_buffer) {
-        const char* end = max_buffer->data() + max_buffer->size();
-        auto [ptr, ec] = std::from_chars(max_buffer->data(), end, max_subscriber_buffer);
-        if (ec != std::errc{} || ptr != end || max_subscriber_buffer == 0)
-            return cli::usage(tool, "invalid --max-subscriber-buffer '" + *max_buffer +
-                                        "' (expected a number of bytes, at least 1)");
+    server_options opts;
+    for (auto [flag, text, dest] : {std::tuple{"--max-subscriber-buffer", &max_buffer, &opts.max_subscriber_buffer},
+                                    std::tuple{"--max-input-buffer", &max_input, &opts.max_input_buffer},
+                                    std::tuple{"--max-frame", &max_frame, &opts.max_frame}}) {
+        if (!*text) continue;
+        auto n = parse_bytes(flag, **text);
+        if (!n) return cli::usage(tool, n.error().message);
+        *dest = *n;
+    }
+    if (partial_timeout) {
+        auto secs = cli::parse_seconds("--partial-frame-timeout", *partial_timeout);
+        if (!secs) return cli::usage(tool, secs.error().message);
+        opts.partial_frame_timeout_ms = static_cast<std::uint64_t>(*secs * 1000.0 + 0.5);
+    }
+    if (pub_framing) {
+        auto f = parse_framing(*pub_framing);
+        if (!f)
+            return cli::usage(tool, "invalid --pub-framing '" + *pub_framing + "' (expected legacy or prefixed)");
+        opts.pub_framing = *f;
     }
     fwd_req.config_dir = conn.config_dir;
     auto fwd_opts = forward_target(cfg, fwd_req, environment::process());
     if (!fwd_opts) return cli::fail(tool, fwd_opts.error());
+    // Salt's minion sends fire_master requests to its master; a minion bus with no master to
+    // send them to would drop them while event-send reports success. Say so up front.
+    if (cfg.node == node_kind::minion && !*fwd_opts && !fwd_req.off) {
+        const std::string master_config = (conn.config_dir ? *conn.config_dir : std::string("/etc/salt")) + "/master";
+        return cli::fail(tool, failure{status::config,
+                                       "cannot forward fire_master events: no master bus is configured (no "
+                                       "--master-sock-dir, no " + master_config + "); give --master-sock-dir DIR, "
+                                       "write a master config, or pass --no-forward to keep them on this bus"});
+    }
 
     event_loop loop;
-    server_options opts;
     opts.endpoints = eps;
     opts.group = *gid;
-    opts.pub_framing = cfg.pull_framing;
-    opts.max_subscriber_buffer = max_subscriber_buffer;
     const bool verbose = conn.verbose;
     opts.log = [verbose](log_level level, std::string_view message) {
         if (level <= log_level::warning || verbose) cli::say(tool, message);
@@ -155,12 +197,6 @@ static int tool_main(int argc, char** argv) {
         };
         fwd = std::make_unique<forwarder>(loop, std::move(**fwd_opts));
         opts.on_event = [&fwd](std::string_view body) { fwd->offer(body); };
-    } else if (cfg.node == node_kind::minion && !fwd_req.off) {
-        opts.on_event = [warned = false](std::string_view body) mutable {
-            if (warned || !body.starts_with(fire_master_tag)) return;
-            warned = true;
-            cli::say(tool, "fire_master events are not forwarded: no master bus configured (use --master-sock-dir)");
-        };
     }
     const auto open_files_warning = raise_open_files_limit();
     bus_server server(loop, std::move(opts));
