@@ -93,7 +93,7 @@ class StateEvent(tb.BusTest):
         extra = ["--id", "web01"]
         with open(os.path.join(self.config_dir, "minion"), "w") as f:
             f.write("hash_type: md5\n")
-        self.start_bus(node="minion", extra=extra)
+        self.start_bus(node="minion", extra=[*extra, "--no-forward"])
         self.assertTrue(os.path.exists(os.path.join(self.sock_dir, "minion_event_2f527604e1_pub.ipc")))
         self.assertTrue(os.path.exists(os.path.join(self.sock_dir, "minion_event_2f527604e1_pull.ipc")))
         w = self.watch("count=1", node="minion", extra=extra)
