@@ -212,8 +212,8 @@ TEST_CASE("publisher: a bus that reads slowly is waited for beyond the timeout (
         }
         ::close(c);
     });
-    const std::string f = frames(10000, 300);  // about 3.2 MB: 2 s at that pace, 20 times the bound
-    auto pub = publisher::connect(ep, 100ms);
+    const std::string f = frames(10000, 300);  // about 3.2 MB: 2 s at that pace, 7 times the bound
+    auto pub = publisher::connect(ep, 300ms);
     REQUIRE(pub);
     int waits = 0;
     pub->on_wait([&] { ++waits; });
@@ -221,7 +221,7 @@ TEST_CASE("publisher: a bus that reads slowly is waited for beyond the timeout (
     for (std::size_t at = 0; at < f.size() && !err; at += 4096)
         if (auto r = pub->send(std::string_view(f).substr(at, 4096)); !r) err = r.error();
     if (!err)
-        if (auto r = pub->close(100ms); !r) err = r.error();
+        if (auto r = pub->close(300ms); !r) err = r.error();
     bus.join();
     CHECK(!err);
     if (err) MESSAGE(err->message);
