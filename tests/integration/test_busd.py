@@ -2,6 +2,10 @@
 bus, replacing a stale socket, ordering across publishers and subscribers, bad publishers."""
 import grp
 import os
+import pwd
+import shutil
+import subprocess
+import unittest
 import signal
 import socket
 import stat
@@ -11,6 +15,17 @@ import msgpack
 import tb
 from tb import body, legacy_frame, read_frames, prefixed_frame
 
+
+
+def ensure_group_and_user(name):
+    """A system group and a user of that name in it, created if missing (idempotent, and safe when
+    another test creates them at the same time); returns (gid, uid)."""
+    for argv in (["groupadd", "--system", name],
+                 ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "-g", name, name]):
+        r = subprocess.run(argv, capture_output=True, timeout=tb.DEADLINE)
+        if r.returncode not in (0, 9):  # 9: already exists
+            raise RuntimeError(f"{argv[0]}: {r.stderr.decode()}")
+    return grp.getgrnam(name).gr_gid, pwd.getpwnam(name).pw_uid
 
 
 class Busd(tb.BusTest):
@@ -52,6 +67,49 @@ class Busd(tb.BusTest):
             st = os.stat(os.path.join(self.sock_dir, name))
             self.assertEqual(stat.S_IMODE(st.st_mode), 0o660)
             self.assertEqual(st.st_gid, os.getgid())
+
+    @unittest.skipUnless(os.geteuid() == 0 and shutil.which("useradd"), "needs root and useradd for a second user")
+    def test_group_members_reach_the_sockets_others_do_not(self):
+        gid, uid = ensure_group_and_user("tagbus-test")
+        nogroup = grp.getgrnam("nogroup").gr_gid
+        os.chmod(self.dir, 0o755)  # the test's own folder: others may pass through to sock_dir
+        # A folder an earlier run created without --group (ours, 0750, our group) is given the group.
+        self.assertEqual(self.start_bus().stop(signal.SIGTERM), 0)
+        self.procs.clear()
+        self.assertEqual(os.stat(self.sock_dir).st_gid, os.getegid())
+        self.start_bus(extra=["--group", "tagbus-test"])
+        st = os.stat(self.sock_dir)
+        self.assertEqual((stat.S_IMODE(st.st_mode), st.st_gid), (0o750, gid))
+
+        def run(name, *args, member):
+            return subprocess.run([tb.tool(name), *self.common(), *args], capture_output=True, env=self.env,
+                                  timeout=tb.DEADLINE, user=uid, group=gid if member else nogroup,
+                                  extra_groups=[gid] if member else [])
+
+        # A member watches and fires (the watcher is subscribed before the root's sync event ends it).
+        watch = subprocess.Popen([tb.tool("state-event"), *self.common(), "-v", "count=2"], stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, env=self.env, user=uid, group=gid, extra_groups=[gid])
+        try:
+            err = tb.LineReader(watch.stderr.fileno())
+            while b"connected to" not in err.readline():
+                pass
+            r = run("event-fire", "{by: member}", "from/member", member=True)
+            self.assertEqual((r.returncode, r.stderr), (0, b""))
+            self.fire("{by: root}", "from/root")
+            self.assertEqual(watch.wait(timeout=tb.DEADLINE), 0)
+            lines = tb.LineReader(watch.stdout.fileno()).read_until_eof().splitlines()
+            self.assertEqual([l.split(b"\t")[0] for l in lines], [b"from/member", b"from/root"])
+        finally:
+            if watch.poll() is None:
+                watch.kill()
+                watch.wait()
+            watch.stdout.close()
+            watch.stderr.close()
+        # Someone outside the group cannot even reach the socket files.
+        for name, args in (("event-fire", ("{a: 1}", "t")), ("state-event", ("count=1",))):
+            r = run(name, *args, member=False)
+            self.assertNotEqual(r.returncode, 0, r.stderr)
+            self.assertIn(b"Permission denied", r.stderr)
 
     def test_unknown_group_is_a_usage_error(self):
         r = self.run_tool("event-busd", *self.common(), "--group", "no-such-group-tb")
@@ -116,6 +174,71 @@ class Busd(tb.BusTest):
         # what the garbage connection sent before its garbage is still delivered
         self.assertEqual(sorted(bodies), sorted([body("sync", {}), body("good/1", {}),
                                                  body("from/garbage/conn", {}), body("good/2", {})]))
+
+    def test_pub_framing_is_its_own_setting(self):
+        # TAGBUS_FRAMING and `framing:` say how our tools write to a pull socket; subscribers of
+        # event-busd get legacy frames unless --pub-framing says otherwise.
+        with open(os.path.join(self.config_dir, "master"), "w") as f:
+            f.write("framing: prefixed\n")
+        self.env["TAGBUS_FRAMING"] = "prefixed"
+        for extra, prefixed in (([], False), (["--pub-framing", "prefixed"], True),
+                                (["--framing", "prefixed"], True), (["--pub-framing", "legacy"], False)):
+            with self.subTest(extra=extra):
+                bus = self.start_bus(extra=extra)
+                s, _ = self.subscribe()
+                w = self.watch("quiet=True", "count=1")
+                self.push_raw(legacy_frame(body("f", {}))).close()
+                self.assertEqual(w.wait(), 0)
+                want = prefixed_frame(body("f", {})) if prefixed else legacy_frame(body("f", {}))
+                got = b""
+                while len(got) < len(want):
+                    got += s.recv(len(want) - len(got))
+                self.assertEqual(got, want)
+                s.close()
+                self.assertEqual(bus.stop(signal.SIGTERM), 0)
+                self.procs.remove(bus)
+        r = self.run_tool("event-busd", *self.common(), "--pub-framing", "zip")
+        self.assertEqual((r.returncode, r.stderr), (64, b"event-busd: invalid --pub-framing 'zip' (expected legacy "
+                                                        b"or prefixed)\nTry 'event-busd --help'.\n"))
+
+    def test_a_symlink_at_a_socket_path_is_never_followed_or_removed(self):
+        os.makedirs(self.sock_dir)
+        target = os.path.join(self.dir, "precious")
+        with open(target, "w") as f:
+            f.write("keep me\n")
+        pull = os.path.join(self.sock_dir, "master_event_pull.ipc")
+        os.symlink(target, pull)
+        r = self.run_tool("event-busd", *self.common())
+        self.assertEqual((r.returncode, r.stderr.decode()), (74, f"event-busd: cannot bind {pull}: a symbolic link is in "
+                                                                 "the way (not removed; delete it if it is not needed)\n"))
+        self.assertTrue(os.path.islink(pull))
+        with open(target) as f:
+            self.assertEqual(f.read(), "keep me\n")
+        # A dangling one, or one to a socket, is no different.
+        os.unlink(pull)
+        os.symlink(os.path.join(self.dir, "nowhere.ipc"), pull)
+        self.assertEqual(self.run_tool("event-busd", *self.common()).returncode, 74)
+        self.assertTrue(os.path.islink(pull))
+
+    def test_usage_of_the_new_limits(self):
+        for flag in ("--max-input-buffer", "--max-frame"):
+            r = self.run_tool("event-busd", *self.common(), flag, "0")
+            self.assertEqual((r.returncode, r.stderr), (64, f"event-busd: invalid {flag} '0' (expected a number of "
+                                                            "bytes, at least 1)\nTry 'event-busd --help'.\n".encode()))
+        r = self.run_tool("event-busd", *self.common(), "--partial-frame-timeout", "soon")
+        self.assertEqual((r.returncode, r.stderr), (64, b"event-busd: invalid --partial-frame-timeout 'soon' (expected "
+                                                        b"seconds, e.g. 2 or 0.5)\nTry 'event-busd --help'.\n"))
+
+    def test_max_frame_option(self):
+        bus = self.start_bus(extra=["--max-frame", "100"])
+        s, up = self.subscribe()
+        w = self.watch("quiet=True", "count=1")
+        self.push_raw(legacy_frame(body("sync", {}))).close()
+        self.assertEqual(w.wait(), 0)
+        big = self.push_raw(legacy_frame(body("big", {"x": "y" * 200})))
+        self.assertIn(b"exceeds the 100-byte limit", bus.err.readline())
+        big.close()
+        self.assertEqual(read_frames(s, up, 1)[0]["body"], body("sync", {}))
 
     def test_usage_and_config_errors(self):
         r = self.run_tool("event-busd", "--sock-dir", self.sock_dir, "-c", self.config_dir, "--node", "moon")
