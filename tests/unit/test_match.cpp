@@ -188,5 +188,65 @@ TEST_CASE("event_matcher rejects an invalid regex") {
     auto m = make_event_matcher(match_type::regex, "(");
     REQUIRE_FALSE(m);
     CHECK(m.error().code == status::usage);
-    CHECK(m.error().message == "invalid regex '(': missing closing parenthesis at offset 2");
+    CHECK(m.error().message == "invalid regex '(': missing ), unterminated subpattern");
+    // Python's rules, not PCRE2's: a global flag is never at the start after Salt's "^".
+    auto flag = make_event_matcher(match_type::regex, "(?i)myco");
+    REQUIRE_FALSE(flag);
+    CHECK(flag.error().message == "invalid regex '(?i)myco': global flags not at the start of the expression");
+}
+
+TEST_CASE("tag regexes are valid or invalid as Python 3.11's re judges them after \\A (SALT-WIRE 7)") {
+    // Each checked against /usr/bin/python3 3.11: re.compile("\\A" + expr + "\\Z").
+    for (const char* bad : {"(?i)myco/.*", "myco/(?i).*", "(?x)a", "a**", "a{2}{3}", "a*?+", "^*", "\\b+", "x\\K",
+                            "(?R)", "a(?1)", "(*FAIL)", "\\Qa\\E", "(?<n>a)", "(?'n'a)", "(?|a)", "\\p{L}", "\\h",
+                            "\\z", "\\G", "a{3,2}", "(?<=a|bc)", "(?<=a*)", "(?P<1>a)", "(?P<n>a)(?P<n>b)",
+                            "(?P=n)", "(a\\1)", "\\2(a)(b)", "(?(2)a)(b)", "(?(2)a|b)(c)", "(?(1)a|b|c)(x)", "[z-a]", "[\\d-z]",
+                            "[\\A]", "[\\8]", "\\400", "(?L:a)", "(?au:a)", "(?-a:a)", "(?t:a)", "(?i-i:a)",
+                            "\\x4", "\\u12", "\\U00110000", "(?#x", "[a", "a)", "(?P>n)", "(?<x)", "\\c"}) {
+        CAPTURE(std::string(bad));
+        CHECK_FALSE(tag_matcher(bad).regex_valid());
+    }
+    for (const char* good : {"myco/.*", "a*+", "a++b", "(?>a+)b", "(?P<name>a)(?P=name)", "(?P<é>x)", "a{,2}",
+                             "a{,}", "x{}", "a{", "a{1,2", "[[:alpha:]]", "(?i:MYCO)/x", "(?x: a b # c\n)", "(?s-i:.)",
+                             "(?a:\\w)", "(?<=ab|cd)", "(?<=a{2})", "(a)(?(1)b|c)", "(?(1)a|b)(c)", "\\0\\101",
+                             "(a)\\1", "[]a]", "[^]a]", "[a-]", "[\\d-]", "(?=a)*", "(?:)*", "a\\", "\\v\\a",
+                             "(?u:a)"}) {
+        CAPTURE(std::string(good));
+        CHECK(tag_matcher(good).regex_valid());
+    }
+}
+
+TEST_CASE("tag regexes match as Python's re does") {
+    struct row {
+        const char* expr;
+        const char* tag;
+        bool expected;
+    };
+    const std::vector<row> rows = {
+        {"(?P<n>ab)(?P=n)", "abab", true},
+        {"a{,2}", "aa", true},
+        {"a{,2}", "aaa", false},
+        {"x{}", "x{}", true},          // literal braces
+        {"[[:alpha:]]", "[:", false},  // a set of [ : a l p h, then "]"
+        {"[[:alpha:]]", "a]", true},
+        {"\\v", "\x0b", true},        // Python's \v is one character, not PCRE2's class
+        {"\\101", "A", true},          // octal
+        {"a\\", "a\\Z", true},         // the backslash escapes the one of \Z: no end anchor
+        {"a\\", "a\\Zb", true},
+        {"\\s", "\x1c", true},        // str.isspace()
+        {"[\\S]", "\x1f", false},
+        {"(?a:\\w)", "\xc3\xa9", false},
+        {"\\w", "\xc3\xa9", true},
+        {"(?m:a$\n^)", "a\n", true},  // multiline ^ after a final newline
+        {"(?x: m y c o )", "myco", true},
+        {"(?i:myco)", "MYCO", true},
+        {"(?i)myco", "MYCO", false},    // invalid regex; the glob is case-sensitive
+        {"(?i)myco", "(?i)myco", true}, // the glob matches itself
+        {"\\ud800|x", "x", true},
+    };
+    for (const row& r : rows) {
+        CAPTURE(r.expr);
+        CAPTURE(r.tag);
+        CHECK(tag_matcher(r.expr)(r.tag) == r.expected);
+    }
 }

@@ -15,7 +15,11 @@ namespace tagbus {
 bool fnmatch(std::string_view name, std::string_view pattern);
 
 /// salt.utils.stringutils.expr_match: the glob over the whole tag, OR re.match(r"\A" + expr + r"\Z")
-/// with Python's re semantics (via PCRE2, UTF + UCP). An invalid regex simply never matches.
+/// with Python 3.11's re syntax and semantics (checked and rewritten, run by PCRE2 with UTF + UCP).
+/// A regex Python's re.compile refuses simply never matches: a global flag such as (?i) (never at
+/// the start once \A is prepended), a possessive repeat after a repeat, \K, recursion, (*VERB),
+/// \Q..\E, (?<name>..), a look-behind that is not fixed-width. Not supported: \N{NAME} (taken as
+/// invalid) and repeat counts above 65535 (PCRE2's limit).
 class tag_matcher {
 public:
     explicit tag_matcher(std::string_view expr);
