@@ -432,12 +432,12 @@ struct publisher::impl {
         self->writing = false;
         self->inflight.clear();
         if (status == 0) self->last_progress = uv_now(&self->loop);
-        else if (status != UV_ECANCELED) self->write_failed(status);
+        else if (status != UV_ECANCELED) guarded(self, [&] { self->write_failed(status); });
     }
 
     static void on_shutdown(uv_shutdown_t* req, int status) {
         auto* self = static_cast<impl*>(req->data);
-        if (status < 0 && status != UV_ECANCELED) self->write_failed(status);
+        if (status < 0 && status != UV_ECANCELED) guarded(self, [&] { self->write_failed(status); });
     }
 
     static void on_alloc(uv_handle_t* hd, std::size_t, uv_buf_t* buf) {

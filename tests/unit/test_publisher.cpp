@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <chrono>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -117,6 +118,51 @@ TEST_CASE("publisher: close() succeeds once the bus has read everything and clos
         CHECK(!err);
         CHECK(bodies == std::vector<std::string>{"pub/0", "pub/1", "pub/2"});
         CHECK(log.warnings.empty());
+    }
+    check_closed(loop);
+}
+
+TEST_CASE("a subscriber handler that throws stops the loop and run() rethrows, never through libuv") {
+    temp_dir dir;
+    event_loop loop;
+    log_sink log;
+    {
+        auto eps = unix_endpoints(dir.path);
+        server_options opts;
+        opts.endpoints = eps;
+        opts.log = log.fn();
+        bus_server server(loop, opts);
+        REQUIRE(server.start());
+        subscriber_options so;
+        so.pub = eps.pub;
+        subscriber_handlers h;
+        h.on_body = [](std::string_view) { throw std::runtime_error("handler failed"); };
+        subscriber sub(loop, so, h);
+        sub.start();
+        REQUIRE(run_until(loop, [&] { return server.stats().subscribers == 1; }));
+        std::atomic<bool> done{false};
+        std::thread t([&] {
+            if (auto pub = publisher::connect(eps.pull, 5000ms)) {
+                std::string f;
+                append_frame(f, "boom", framing::legacy);
+                (void)pub->send(f);
+                (void)pub->close(5000ms);
+            }
+            done = true;
+        });
+        bool thrown = false;
+        const auto deadline = loop.after(10000, [&] { loop.stop(); });
+        try {
+            loop.run();
+        } catch (const std::runtime_error& e) {
+            thrown = std::string(e.what()) == "handler failed";
+        }
+        loop.cancel(deadline);
+        sub.stop();
+        const bool finished = run_until(loop, [&] { return done.load(); });
+        t.join();
+        CHECK(thrown);
+        CHECK(finished);
     }
     check_closed(loop);
 }
