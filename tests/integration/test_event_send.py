@@ -77,6 +77,8 @@ class EventSend(tb.BusTest):
         return os.path.join(self.master_dir, "master_event_pull.ipc")
 
     def start_minion(self, extra=()):
+        if "--master-sock-dir" not in extra:
+            extra = ["--no-forward", *extra]  # no master here: fire_master requests stay on the minion bus
         self.start_bus("minion", extra=extra)
         return self.reader(os.path.join(self.sock_dir, f"minion_event_{H}_pub.ipc"))
 
