@@ -278,8 +278,27 @@ int fire_lines(std::string_view tool, const fire_target& t, const replay_options
                 else data = std::move(*d);
             }
         }
-        // The recorded stamp, read before encode_body stamps the event anew as Salt does.
-        const auto stamp = opts.realtime && !bad ? stamp_us(data) : std::nullopt;
+        if (!bad) {
+            // Pacing: each event has a due time, and waits for it (what went before is written
+            // out first) before it is stamped, so that its _stamp is its time of firing.
+            std::optional<clock::time_point> due;
+            if (opts.rate > 0) {
+                due = start + std::chrono::duration_cast<clock::duration>(
+                                  std::chrono::duration<double>(static_cast<double>(sent) / opts.rate));
+            } else if (const auto stamp = opts.realtime ? stamp_us(data) : std::nullopt) {
+                // The gap to the previous stamped line; a line without a stamp goes at once.
+                due = prev_stamp ? prev_due + std::chrono::microseconds(std::max<std::int64_t>(0, *stamp - *prev_stamp))
+                                 : clock::now();
+                prev_stamp = stamp;
+                prev_due = *due;
+            }
+            if (due && *due > clock::now()) {
+                if (auto r = pub->pause_until(*due); !r) {
+                    lost = r.error();
+                    break;
+                }
+            }
+        }
         trim_report trimmed;
         std::optional<std::string> body;
         if (!bad) {
@@ -299,24 +318,6 @@ int fire_lines(std::string_view tool, const fire_target& t, const replay_options
         if (trimmed.over) {
             meter.interrupt();
             cli::say(tool, "warning: line " + std::to_string(lineno) + ": " + describe_trim(tag, trimmed));
-        }
-        // Pacing: each event has a due time; what is due later waits (written out first).
-        std::optional<clock::time_point> due;
-        if (opts.rate > 0) {
-            due = start + std::chrono::duration_cast<clock::duration>(
-                              std::chrono::duration<double>(static_cast<double>(sent) / opts.rate));
-        } else if (stamp) {
-            // The gap to the previous stamped line; a line without a stamp goes at once.
-            due = prev_stamp ? prev_due + std::chrono::microseconds(std::max<std::int64_t>(0, *stamp - *prev_stamp))
-                             : clock::now();
-            prev_stamp = stamp;
-            prev_due = *due;
-        }
-        if (due && *due > clock::now()) {
-            if (auto r = pub->pause_until(*due); !r) {
-                lost = r.error();
-                break;
-            }
         }
         frame.clear();
         append_frame(frame, *body, t.framing);
