@@ -184,6 +184,12 @@ def reference(word):
         value = name is not None and word.split("=", 1)[1] or word
     if kind == "kw":
         return 'kw "%s" %s' % (esc(name), typed(value))
+    if isinstance(value, str):
+        # Step 4, salt.minion.load_args_and_kwargs: a positional still a str is parsed again, and
+        # one that now splits as NAME=VALUE is that keyword, its value yamlified.
+        kind2, name2, value2 = parse_word(value)
+        if kind2 == "kw" and not holds_nodes(value2):
+            return 'kw "%s" %s' % (esc(name2), typed(value2))
     return "pos " + typed(value)
 
 
