@@ -13,7 +13,10 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstring>
+#include <stdexcept>
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
@@ -934,6 +937,148 @@ TEST_CASE("back-pressure: a subscriber that writes nothing while publishers wait
                             "): no write progress for 100 ms while publishers wait ("));
         CHECK(w.ends_with(" bytes queued)"));
         ::close(idle);
+    }
+    check_closed(loop);
+}
+
+namespace {
+
+/// A plain blocking Unix-socket client: connect() completes into the listener's backlog without
+/// the loop running, and small writes land in the socket buffer.
+struct raw_client {
+    int fd = -1;
+    explicit raw_client(const std::string& path) {
+        fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_un addr{};
+        addr.sun_family = AF_UNIX;
+        std::memcpy(addr.sun_path, path.c_str(), path.size());
+        REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    }
+    ~raw_client() { ::close(fd); }
+    raw_client(const raw_client&) = delete;
+    raw_client& operator=(const raw_client&) = delete;
+    void send(std::string_view bytes) const { REQUIRE(::write(fd, bytes.data(), bytes.size()) == static_cast<ssize_t>(bytes.size())); }
+    /// True once the bus closed its end (EOF or a reset), without blocking.
+    bool closed_by_bus() const {
+        char c;
+        const ssize_t n = ::recv(fd, &c, 1, MSG_DONTWAIT);
+        return n == 0 || (n < 0 && errno == ECONNRESET);
+    }
+};
+
+std::string frame_of(std::string_view body) {
+    std::string f;
+    append_frame(f, body, framing::legacy);
+    return f;
+}
+
+bool any_contains(const std::vector<std::string>& lines, std::string_view needle) {
+    return std::any_of(lines.begin(), lines.end(), [&](const std::string& l) { return l.find(needle) != std::string::npos; });
+}
+
+}  // namespace
+
+TEST_CASE("a publisher stalled in the middle of a frame is dropped after partial_frame_timeout_ms; others are not") {
+    temp_dir dir;
+    event_loop loop;
+    log_sink log;
+    {
+        auto eps = unix_endpoints(dir.path);
+        auto opts = srv_opts(eps, log);
+        opts.partial_frame_timeout_ms = 50;
+        bus_server server(loop, opts);
+        REQUIRE(server.start());
+        const std::string frame = frame_of("stalled/" + std::string(300, 'x'));
+        raw_client stalled(eps.pull.path);
+        stalled.send(frame.substr(0, 100));
+        raw_client idle(eps.pull.path);  // whole frames, then nothing: never dropped for that
+        idle.send(frame_of("whole"));
+        REQUIRE(run_until(loop, [&] { return stalled.closed_by_bus(); }));
+        CHECK(log.warnings == std::vector<std::string>{"dropping publisher #1 (pid " + std::to_string(getpid()) +
+                                                       "): an unfinished frame (100 bytes held) made no progress for "
+                                                       "50 ms (--partial-frame-timeout)"});
+        CHECK(server.stats().publishers == 1);
+        CHECK(server.stats().input_buffered == 0);
+        CHECK(server.stats().events == 1);
+        CHECK(!idle.closed_by_bus());
+    }
+    check_closed(loop);
+}
+
+TEST_CASE("over max_input_buffer the publisher holding the most unfinished bytes is dropped first") {
+    temp_dir dir;
+    event_loop loop;
+    log_sink log;
+    {
+        auto eps = unix_endpoints(dir.path);
+        auto opts = srv_opts(eps, log);
+        opts.max_input_buffer = 1000;
+        bus_server server(loop, opts);
+        REQUIRE(server.start());
+        const std::string frame = frame_of(std::string(900, 'y'));
+        raw_client small(eps.pull.path);
+        small.send(frame.substr(0, 300));
+        REQUIRE(run_until(loop, [&] { return server.stats().input_buffered == 300; }));
+        raw_client large(eps.pull.path);
+        large.send(frame.substr(0, 800));
+        REQUIRE(run_until(loop, [&] { return large.closed_by_bus(); }));
+        CHECK(log.warnings == std::vector<std::string>{"dropping publisher #2 (pid " + std::to_string(getpid()) +
+                                                       "): it holds 800 bytes of an unfinished frame, and publishers "
+                                                       "hold 1100 in all, over --max-input-buffer 1000"});
+        CHECK(server.stats().input_buffered == 300);
+        // The one kept finishes its frame (900 bytes and a little envelope fit under the cap).
+        small.send(frame.substr(300));
+        REQUIRE(run_until(loop, [&] { return server.stats().events == 1; }));
+        CHECK(server.stats().input_buffered == 0);
+        CHECK(!small.closed_by_bus());
+    }
+    check_closed(loop);
+}
+
+TEST_CASE("a publisher that half-closes has every frame delivered, then the bus closes its end") {
+    temp_dir dir;
+    event_loop loop;
+    log_sink log;
+    {
+        auto eps = unix_endpoints(dir.path);
+        bus_server server(loop, srv_opts(eps, log));
+        REQUIRE(server.start());
+        recorder r;
+        subscriber sub(loop, sub_opts(eps.pub), r.handlers());
+        sub.start();
+        REQUIRE(run_until(loop, [&] { return server.stats().subscribers == 1; }));
+        raw_client pub(eps.pull.path);
+        pub.send(frame_of("hc/1") + frame_of("hc/2") + frame_of("hc/3").substr(0, 5));
+        ::shutdown(pub.fd, SHUT_WR);
+        REQUIRE(run_until(loop, [&] { return pub.closed_by_bus() && r.bodies.size() == 2; }));
+        CHECK(r.bodies == std::vector<std::string>{"hc/1", "hc/2"});
+        CHECK(log.warnings == std::vector<std::string>{"publisher #2 (pid " + std::to_string(getpid()) +
+                                                       ") closed in the middle of a frame (5 bytes discarded)"});
+    }
+    check_closed(loop);
+}
+
+TEST_CASE("an exception in a callback never crosses libuv: on_event's is logged, a timer's comes out of run()") {
+    temp_dir dir;
+    event_loop loop;
+    log_sink log;
+    {
+        auto eps = unix_endpoints(dir.path);
+        auto opts = srv_opts(eps, log);
+        int seen = 0;
+        opts.on_event = [&seen](std::string_view body) {
+            ++seen;
+            if (body == "throw") throw std::runtime_error("boom");
+        };
+        bus_server server(loop, opts);
+        REQUIRE(server.start());
+        raw_client pub(eps.pull.path);
+        pub.send(frame_of("throw") + frame_of("after"));
+        REQUIRE(run_until(loop, [&] { return seen == 2; }));
+        CHECK(log.warnings == std::vector<std::string>{"cannot hand an event on: boom"});
+        CHECK(server.stats().publishers == 1);
+        loop.after(0, [] { throw std::runtime_error("from a timer"); });
+        CHECK_THROWS_WITH_AS(loop.run(), "from a timer", std::runtime_error);
     }
     check_closed(loop);
 }
