@@ -8,6 +8,8 @@
 // max_queue requests instead, and every one we drop is counted in a log line.
 #include "tagbus/forwarder.hpp"
 
+#include <unistd.h>
+
 #include <optional>
 #include <string>
 #include <utility>
@@ -15,6 +17,7 @@
 #include "tagbus/client.hpp"
 #include "tagbus/event.hpp"
 #include "tagbus/master_event.hpp"
+#include "tagbus/paths.hpp"
 
 namespace tagbus {
 
@@ -107,8 +110,10 @@ struct forwarder::impl {
         }
         std::string frames;
         for (auto& e : *events) {
-            auto b = encode_body(e.tag, e.data, opts.max_event_size);
+            trim_report trimmed;
+            auto b = encode_body(e.tag, e.data, opts.max_event_size, true, &trimmed);
             if (!b) return refuse(b.error().message);
+            if (trimmed.over) log(log_level::warning, describe_trim(e.tag, trimmed));
             append_frame(frames, *b, opts.pull_framing);
         }
         if (!pub.send(std::move(frames))) note_drop();
@@ -142,6 +147,9 @@ result<std::optional<forwarder_options>> forward_target(const bus_config& minion
     if (!req.master_sock_dir && cfg->config_file.empty()) return std::optional<forwarder_options>{};
     auto eps = bus_paths(*cfg);
     if (!eps) return eps.error();
+    // The master bus's folder is held to the same rule as every client's (nobody else's, no
+    // symlink): a squatted folder would receive every forwarded event.
+    if (auto r = check_sock_dir(*cfg, static_cast<unsigned>(::getuid())); !r) return r.error();
     forwarder_options o;
     o.master_pull = eps->pull;
     o.pull_framing = cfg->pull_framing;

@@ -191,7 +191,9 @@ struct pull_conn : conn_base {
     frame_decoder decoder;
     std::size_t held = 0;               // decoder.pending() as last accounted in held_total
     std::uint64_t last_progress = 0;    // uv_now() of the last byte read (or resume)
-    explicit pull_conn(std::size_t max_frame) : decoder(max_frame) { role = "publisher"; }
+    // Salt's publisher rejects frames without head, with bin keys or a non-UTF-8 str body
+    // (SALT-WIRE §7): skipped here too, the stream goes on.
+    explicit pull_conn(std::size_t max_frame) : decoder(max_frame, frame_rules::salt_pull) { role = "publisher"; }
 };
 
 struct pub_conn : conn_base {
@@ -308,6 +310,9 @@ void pull_read(pull_conn* c, ssize_t nread, const uv_buf_t* buf) {
         c->decoder.feed(std::string_view(buf->base, static_cast<std::size_t>(nread)));
         self->deliver(c);
         if (c->owner == nullptr) return;  // a callback stopped the server
+        if (auto r = c->decoder.take_rejection())
+            self->log(log_level::warning, describe_peer(c) + " on " + self->opts.endpoints.pull.describe() + ": " +
+                                              r->message);
         if (const failure* err = c->decoder.error()) {
             // Frames before the bad one were queued above; the stream cannot be resynchronised.
             self->log(log_level::warning, "dropping " + describe_peer(c) + " on " +

@@ -175,6 +175,39 @@ class Busd(tb.BusTest):
         self.assertEqual(sorted(bodies), sorted([body("sync", {}), body("good/1", {}),
                                                  body("from/garbage/conn", {}), body("good/2", {})]))
 
+    def test_frames_salts_publisher_rejects_are_skipped_and_logged(self):
+        # SALT-WIRE §7: a frame map without head, bin keys, a str body that is not UTF-8 never
+        # reach a subscriber of Salt's bus; the connection goes on with its next frame.
+        bus = self.start_bus()
+        s, up = self.subscribe()
+        w = self.watch("quiet=True", "count=1")
+        self.push_raw(legacy_frame(body("sync", {}))).close()
+        self.assertEqual(w.wait(), 0)
+        no_head = msgpack.packb({"body": body("bad/no-head", {})}, use_bin_type=True)
+        bin_keys = msgpack.packb({b"head": {}, b"body": body("bad/bin-keys", {})}, use_bin_type=True)
+        # a str body (use_bin_type=False packs bytes as raw str) that is not UTF-8
+        bad_str = msgpack.packb({"head": {}, "body": b"bad/str\n\n\x81\xa1\xff\xa1x"}, use_bin_type=False)
+        p = self.push_raw(no_head + legacy_frame(body("good/1", {})) + bin_keys + bad_str +
+                          legacy_frame(body("good/2", {})))
+        p.shutdown(socket.SHUT_WR)
+        self.assertEqual(p.recv(1), b"")  # the bus read everything and closed its end
+        p.close()
+        bodies = [f["body"] for f in read_frames(s, up, 3)]
+        self.assertEqual(bodies, [body("sync", {}), body("good/1", {}), body("good/2", {})])
+        log = bus.err.readline()
+        self.assertIn(b"frame", log)
+        self.assertIn(b"Salt's bus rejects", log)
+
+    def test_a_master_folder_others_may_write_to_is_refused_for_forwarding(self):
+        # Forwarded events would go to whoever replaced the master's sockets there.
+        master = os.path.join(self.dir, "open")
+        os.mkdir(master)
+        os.chmod(master, 0o777)
+        r = self.run_tool("event-busd", *self.common("minion"), "--master-sock-dir", master)
+        self.assertEqual(r.returncode, 78, r.stderr)
+        self.assertIn(f"unsafe sock_dir {master}: others may write to it (mode 0777, no sticky bit)".encode(),
+                      r.stderr)
+
     def test_pub_framing_is_its_own_setting(self):
         # TAGBUS_FRAMING and `framing:` say how our tools write to a pull socket; subscribers of
         # event-busd get legacy frames unless --pub-framing says otherwise.

@@ -145,6 +145,16 @@ class EventSend(tb.BusTest):
         self.assertEqual(tag, "myco/deploy/done")
         self.check_frame(raw, tag, got, {"foo": "bar", **self.pubs(got), "ok": True, "n": 3})
 
+    def test_trimmed_values_are_reported(self):
+        self.write_config("minion", f"id: {ID}\nfile_client: local\nmax_event_size: 1000\n")
+        minion = self.start_minion()
+        r = self.send("--no-pub-keys", "t", "{big: " + "x" * 2000 + ", small: 1}", ok=False)
+        self.assertEqual((r.returncode, r.stdout), (0, b""))
+        self.assertRegex(r.stderr.decode(), r"\Aevent-send: warning: event 't' is \d+ bytes, over max_event_size "
+                                            r"1000: trimmed key 'big' \(\d+ bytes\) to \"VALUE_TRIMMED\"\n\Z")
+        raw, tag, got = minion.event()
+        self.check_frame(raw, "t", got, {"big": "VALUE_TRIMMED", "small": 1})
+
     def test_master_type_disable_and_local_flag_are_masterless(self):
         for config, flag in ((f"id: {ID}\nmaster_type: disable\n", []), (f"id: {ID}\n", ["--local"])):
             with self.subTest(config=config, flag=flag):

@@ -187,8 +187,10 @@ int deliver(std::string_view tool, publisher& pub, const target& t, std::vector<
     std::vector<std::string> bodies;
     std::string frames;
     for (auto& ev : events) {
-        auto body = encode_body(ev.tag, ev.data, max_event_size);
+        trim_report trimmed;
+        auto body = encode_body(ev.tag, ev.data, max_event_size, true, &trimmed);
         if (!body) return cli::fail(tool, body.error());
+        if (trimmed.over) cli::say(tool, "warning: " + describe_trim(ev.tag, trimmed));
         append_frame(frames, *body, t.pull_framing);
         bodies.push_back(std::move(*body));
     }
