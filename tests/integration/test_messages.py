@@ -28,7 +28,7 @@ class Messages(tb.BusTest):
             self.err("event-fire", "--sock-dir", self.sock_dir, "-c", self.config_dir, "--id", "web01", "{a: 1}", "t",
                      code=69),
             f"event-fire: cannot connect to {pull}: No such file or directory; no bus is running there: "
-            f"start `event-busd --node minion --sock-dir {self.sock_dir} --id web01`, or use node=master\n")
+            f"start `event-busd --node minion --sock-dir {self.sock_dir} --id web01 --no-forward`, or use node=master\n")
 
     def test_a_minion_id_without_sockets_lists_the_ids_found(self):
         self.start_bus("minion", extra=("--id", "web01", "--no-forward"))

@@ -199,6 +199,13 @@ std::string no_bus_fix(std::string_view tool, const known_target& t) {
     if (c.sock_dir_source == "command line") start += " --sock-dir " + c.sock_dir;
     if (const auto dir = folder_of(c.config_file); !c.config_file.empty() && dir != "/etc/salt") start += " -c " + dir;
     if (minion && c.id_source == "command line") start += " --id " + c.id;
+    // A minion bus forwards fire_master events to the master bus named by the master config; with
+    // none it refuses to start unless told not to forward (event-send's own route needs a master:
+    // its message says so when it gets there).
+    struct stat master_conf {};
+    if (minion && tool != "event-send" && ::stat(((c.config_file.empty() ? std::string("/etc/salt") : folder_of(c.config_file)) + "/master").c_str(),
+                         &master_conf) != 0)
+        start += " --no-forward";
     std::string fix = "no bus is running there: " + start + "`";
     if (tool != "event-send") fix += std::string(", or use node=") + (minion ? "master" : "minion");
     // A non-root user's default folder is not root's: a bus root started with defaults is elsewhere.
