@@ -49,21 +49,6 @@ failure too_big(std::size_t size, std::size_t max, bool at_least) {
 
 // A cursor over one frame's map bytes; reads only what the envelope needs and skips the rest
 // with scan(), so a large head costs one linear pass and no allocation.
-bool valid_utf8(std::string_view s) {
-    auto* p = reinterpret_cast<const unsigned char*>(s.data());
-    auto* end = p + s.size();
-    while (p < end) {
-        if (*p < 0x80) {
-            ++p;
-        } else if (const std::size_t n = utf8_sequence(p, end)) {
-            p += n;
-        } else {
-            return false;
-        }
-    }
-    return true;
-}
-
 struct map_reader {
     map_reader(std::string_view bytes, frame_rules r) : in(bytes), salt_pull(r == frame_rules::salt_pull) {}
     std::string_view in;
@@ -155,9 +140,10 @@ struct map_reader {
             }
             if (key == "body") {
                 bool ok = false;
-                if (!read_bytes(body, ok, str_body)) return false;
+                bool body_is_bin = false;
+                if (!read_bytes(body, ok, body_is_bin)) return false;
                 if (!ok) return bad(fail(status::data, "frame body is not bin or str"));
-                str_body = !str_body;  // read_bytes said whether it was bin
+                str_body = !body_is_bin;
                 found = true;
             } else if (key == "head") {
                 head = true;

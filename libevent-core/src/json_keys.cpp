@@ -10,21 +10,6 @@
 namespace tagbus::detail {
 namespace {
 
-bool valid_utf8(std::string_view s) {
-    auto* p = reinterpret_cast<const unsigned char*>(s.data());
-    auto* end = p + s.size();
-    while (p < end) {
-        if (*p < 0x80) {
-            ++p;
-            continue;
-        }
-        const std::size_t n = utf8_sequence(p, end);
-        if (n == 0) return false;
-        p += n;
-    }
-    return true;
-}
-
 // The str Python would hold after bytes.decode("utf-8", "backslashreplace"): what we print for
 // undecodable bytes, and therefore also what we sort by.
 std::string backslash_decoded(std::string_view s) {

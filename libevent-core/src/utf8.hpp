@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <string_view>
 
 namespace tagbus::detail {
 
@@ -24,6 +25,22 @@ inline std::size_t utf8_sequence(const unsigned char* p, const unsigned char* en
         return avail >= 4 && p[1] >= lo && p[1] <= hi && cont(2) && cont(3) ? 4 : 0;
     }
     return 0;
+}
+
+// Whether all of s is well-formed UTF-8 by the rule above.
+inline bool valid_utf8(std::string_view s) {
+    auto* p = reinterpret_cast<const unsigned char*>(s.data());
+    auto* end = p + s.size();
+    while (p < end) {
+        if (*p < 0x80) {
+            ++p;
+            continue;
+        }
+        const std::size_t n = utf8_sequence(p, end);
+        if (n == 0) return false;
+        p += n;
+    }
+    return true;
 }
 
 }  // namespace tagbus::detail
