@@ -1,18 +1,20 @@
 // grains: the hardware part of salt.grains.core (virtual, disks, gpus, efi, init, systemd and
-// the DMI firmware fields), from sysfs and procfs instead of the commands Salt runs
-// (systemd-detect-virt, dmidecode, lspci, systemctl).
+// the DMI firmware fields). Mostly from sysfs and procfs instead of the commands Salt runs
+// (lspci, systemctl); `virtual` runs the commands Salt runs when they are installed.
 #include <dirent.h>
-#if defined(__x86_64__) || defined(__i386__)
-#include <cpuid.h>
-#endif
 #include <elf.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <charconv>
+#include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <map>
 
@@ -38,156 +40,321 @@ std::string read_line(const std::string& path) {
 
 bool contains(std::string_view hay, std::string_view needle) { return hay.find(needle) != std::string_view::npos; }
 
-// The hypervisor's CPUID signature (leaf 0x40000000) as systemd-detect-virt names it.
-std::string cpuid_hypervisor() {
-#if defined(__x86_64__) || defined(__i386__)
-    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
-    __cpuid(0x40000000, eax, ebx, ecx, edx);
-    char sig[13] = {};
-    std::memcpy(sig, &ebx, 4);
-    std::memcpy(sig + 4, &ecx, 4);
-    std::memcpy(sig + 8, &edx, 4);
-    static const std::pair<std::string_view, std::string_view> known[] = {
-        {"XenVMMXenVMM", "xen"}, {"KVMKVMKVM", "kvm"}, {"Linux KVM Hv", "kvm"}, {"TCGTCGTCGTCG", "qemu"},
-        {"VMwareVMware", "vmware"}, {"Microsoft Hv", "microsoft"}, {"bhyve bhyve ", "bhyve"},
-        {"QNXQVMBSQG", "qnx"}, {"ACRNACRNACRN", "acrn"}, {" lrpepyh  vr", "parallels"}, {"SRESRESRESRE", "sre"}};
-    for (const auto& [s, name] : known)
-        if (std::string_view(sig) == s) return std::string(name);
-#endif
+bool is_dir(const std::string& path) {
+    struct stat st;
+    return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+bool is_file(const std::string& path) {
+    struct stat st;
+    return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+// salt.utils.path.which on Linux: the first executable regular file (or symlink) named `exe`
+// in $PATH as the minion sees it, then in /bin, /sbin, /usr/bin, /usr/sbin and /usr/local/bin
+// when PATH lacks them. Absolute directories are looked up under req.root (tests point it at a
+// fake tree); "" when there is none.
+std::string salt_which(const grains_ctx& c, std::string_view exe) {
+    std::vector<std::string> dirs;
+    const std::string path = c.env("PATH").value_or("");
+    for (std::size_t i = 0;;) {
+        const auto colon = path.find(':', i);
+        dirs.push_back(path.substr(i, colon == std::string::npos ? std::string::npos : colon - i));
+        if (colon == std::string::npos) break;
+        i = colon + 1;
+    }
+    for (const char* d : {"/bin", "/sbin", "/usr/bin", "/usr/sbin", "/usr/local/bin"})
+        if (std::find(dirs.begin(), dirs.end(), d) == dirs.end()) dirs.emplace_back(d);
+    for (const auto& d : dirs) {
+        std::string full = d.empty() ? std::string(exe) : d + "/" + std::string(exe);
+        if (full.starts_with("/")) full = grains_path(c.req.root, full.substr(1));
+        struct stat st, lst;
+        const bool file = ::stat(full.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+        const bool link = ::lstat(full.c_str(), &lst) == 0 && S_ISLNK(lst.st_mode);
+        if (::access(full.c_str(), X_OK) == 0 && (file || link)) return full;
+    }
     return "";
 }
 
-// What systemd-detect-virt prints (containers first, then hypervisors), from the files and the
-// CPUID leaf it reads itself; "" for none.
-std::string detect_virt(const grains_ctx& c) {
-    const auto& r = c.req;
-    if (auto env = grains_read(grains_path(r.proc, "1/environ"))) {
-        std::string_view e = *env;
-        for (std::size_t i = 0; i < e.size();) {
-            auto z = e.find('\0', i);
-            auto var = e.substr(i, z == std::string_view::npos ? std::string_view::npos : z - i);
-            if (var.starts_with("container=") && var.size() > 10) return std::string(var.substr(10));
-            if (z == std::string_view::npos) break;
-            i = z + 1;
-        }
-    }
-    if (auto t = read_line(grains_path(r.run, "systemd/container")); !t.empty()) return t;
-    if (grains_exists(grains_path(r.root, ".dockerenv"))) return "docker";
-    if (grains_exists(grains_path(r.run, ".containerenv"))) return "podman";
-    const std::string osrel = read_line(grains_path(r.proc, "sys/kernel/osrelease"));
-    if (contains(osrel, "Microsoft") || contains(osrel, "WSL")) return "wsl";
-    if (grains_exists(grains_path(r.proc, "vz")) && !grains_exists(grains_path(r.proc, "bc"))) return "openvz";
+// What Salt's cmd.run_all / cmd.run give for a command: its stdout (with stderr too when
+// `with_stderr`, as cmd.run merges them), right-stripped, and the exit status. Salt waits
+// without a bound; we stop a command after 5 s and count it as failed.
+struct cmd_out {
+    bool ran = false;  ///< started and ended on its own
+    int status = 0;    ///< exit status; minus the signal number when a signal ended it
+    std::string out;
+};
 
-    // detect_vm(): DMI first only for vendors it names more precisely than CPUID, then the
-    // CPUID hypervisor leaf, Xen, and DMI again.
-    static const std::pair<std::string_view, std::string_view> dmi_vendors[] = {
-        {"KVM", "kvm"}, {"OpenStack", "kvm"}, {"KubeVirt", "kvm"}, {"Amazon EC2", "amazon"},
-        {"QEMU", "qemu"}, {"VMware", "vmware"}, {"VMW", "vmware"}, {"innotek GmbH", "oracle"},
-        {"VirtualBox", "oracle"}, {"Oracle Corporation", "oracle"}, {"Xen", "xen"}, {"Bochs", "bochs"},
-        {"Parallels", "parallels"}, {"BHYVE", "bhyve"}, {"Hyper-V", "microsoft"},
-        {"Apple Virtualization", "apple"}, {"Google Compute Engine", "google"}, {"Google", "google"}};
-    std::string dmi;
-    for (const char* f : {"product_name", "sys_vendor", "board_vendor", "bios_vendor", "product_version"}) {
-        const std::string v = read_line(grains_path(r.sys, std::string("class/dmi/id/") + f));
-        for (const auto& [prefix, name] : dmi_vendors)
-            if (dmi.empty() && !v.empty() && v.starts_with(prefix)) dmi = name;
+cmd_out run_cmd(const grains_ctx& c, const std::vector<std::string>& argv, bool with_stderr = false) {
+    cmd_out r;
+    std::vector<std::string> env_s;
+    if (c.req.env) {
+        for (const auto& [k, v] : *c.req.env) env_s.push_back(k + "=" + v);
+    } else {
+        for (char** e = environ; e && *e; ++e) env_s.emplace_back(*e);
     }
-    if (dmi == "oracle" || dmi == "amazon") return dmi;
-    // /proc/cpuinfo's "hypervisor" flag is CPUID leaf 1's hypervisor bit.
-    const bool hv = contains(c.cpuinfo, " hypervisor");
-    if (hv) {
-        if (auto name = cpuid_hypervisor(); !name.empty()) return name;
+    std::vector<char*> envp, args;
+    for (auto& e : env_s) envp.push_back(e.data());
+    envp.push_back(nullptr);
+    std::vector<std::string> argv_s(argv);
+    for (auto& a : argv_s) args.push_back(a.data());
+    args.push_back(nullptr);
+
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) return r;
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t at;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawnattr_init(&at);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+    if (with_stderr) posix_spawn_file_actions_adddup2(&fa, fds[1], 2);
+    else posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    posix_spawnattr_setsigmask(&at, &none);
+    posix_spawnattr_setsigdefault(&at, &all);
+    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    pid_t pid = -1;
+    const int rc = ::posix_spawn(&pid, argv_s[0].c_str(), &fa, &at, args.data(), envp.data());
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&at);
+    ::close(fds[1]);
+    if (rc != 0) {
+        ::close(fds[0]);
+        return r;
     }
-    if (grains_exists(grains_path(r.proc, "xen"))) return "xen";
-    if (!dmi.empty()) return dmi;
-    return hv ? "vm-other" : "";
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    bool timed_out = false;
+    char buf[4096];
+    for (;;) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+        if (left <= 0) {
+            timed_out = true;
+            break;
+        }
+        pollfd p{fds[0], POLLIN, 0};
+        const int n = ::poll(&p, 1, static_cast<int>(left));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) continue;
+        const ssize_t got = ::read(fds[0], buf, sizeof buf);
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) break;
+        if (r.out.size() < (std::size_t{4} << 20)) r.out.append(buf, static_cast<std::size_t>(got));
+    }
+    ::close(fds[0]);
+    if (timed_out) ::kill(pid, SIGKILL);
+    int ws = 0;
+    while (::waitpid(pid, &ws, 0) < 0 && errno == EINTR) {
+    }
+    if (timed_out) return r;
+    r.ran = true;
+    r.status = WIFEXITED(ws) ? WEXITSTATUS(ws) : WIFSIGNALED(ws) ? -WTERMSIG(ws) : 0;
+    r.out.erase(r.out.find_last_not_of(" \t\n\r\f\v") + 1);
+    return r;
 }
 
-// salt.grains.core._virtual for Linux, with detect_virt() standing in for systemd-detect-virt
-// and the DMI files for dmidecode.
+// Python's str.splitlines() for the line breaks a command prints (\n, \r\n, \r).
+std::vector<std::string_view> split_lines(std::string_view s) {
+    std::vector<std::string_view> out;
+    std::size_t i = 0;
+    while (i < s.size()) {
+        const auto e = s.find_first_of("\r\n", i);
+        if (e == std::string_view::npos) {
+            out.push_back(s.substr(i));
+            break;
+        }
+        out.push_back(s.substr(i, e - i));
+        i = e + (s[e] == '\r' && e + 1 < s.size() && s[e + 1] == '\n' ? 2 : 1);
+    }
+    return out;
+}
+
+std::string lower(std::string_view s) {
+    std::string out(s);
+    for (auto& ch : out) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    return out;
+}
+
+// salt.grains.core._virtual (3006) for Linux, step by step from the same sources. The commands
+// Salt runs (systemd-detect-virt, virt-what, dmidecode, lspci, dmesg) are run here too, and only
+// when salt_which() finds them, because their answers cannot be rebuilt cheaply and exactly (the
+// whole of dmidecode's output is searched; virt-what and dmidecode need root). With none of them
+// installed Salt decides from the files alone, so a KVM microVM without them is `physical`.
+// Not covered: the `enable_lspci: False` minion option (lspci is tried whenever /proc/bus/pci exists).
 void virtual_grains(const grains_ctx& c, map_t& out) {
     const auto& r = c.req;
     std::string virt = "physical", subtype;
-    const std::string dv = detect_virt(c);
-    if (dv == "qemu" || dv == "kvm" || dv == "oracle" || dv == "xen" || dv == "bochs" || dv == "chroot" ||
-        dv == "uml" || dv == "systemd-nspawn") {
-        virt = dv;
-    } else if (contains(dv, "vmware")) {
-        virt = "VMware";
-    } else if (contains(dv, "microsoft")) {
-        virt = "VirtualPC";
-    } else if (contains(dv, "lxc")) {
-        virt = "container", subtype = "LXC";
-    } else if (contains(dv, "amazon")) {
-        virt = "Nitro", subtype = "Amazon EC2";
-    } else if (dv == "docker" || dv == "podman") {
-        // systemd-detect-virt's answer, which Salt does not map (it finds Docker only through a
-        // cgroup v1 path below): reported as Salt reports Docker under cgroup v1.
-        virt = "container", subtype = dv == "docker" ? "Docker" : "Podman";
-    } else {
-        // dmidecode's answer, from the same DMI fields
-        const std::string vendor = read_line(grains_path(r.sys, "class/dmi/id/sys_vendor"));
-        const std::string bios = read_line(grains_path(r.sys, "class/dmi/id/bios_vendor"));
-        const std::string product = read_line(grains_path(r.sys, "class/dmi/id/product_name"));
-        if (vendor == "QEMU" || bios == "QEMU" || vendor.starts_with("Bochs") || bios.starts_with("Bochs")) virt = "kvm";
-        if (contains(product, "BHYVE") || contains(vendor, "BHYVE")) virt = "bhyve";
-        else if (vendor.starts_with("oVirt")) virt = "kvm", subtype = "ovirt";
-        else if (product.starts_with("RHEV Hypervisor")) virt = "kvm", subtype = "rhev";
-        else if (contains(product, "VirtualBox")) virt = "VirtualBox";
-        else if (contains(product, "VMware") || contains(vendor, "VMware")) virt = "VMware";
-        else if (vendor.starts_with("Microsoft") && contains(product, "Virtual Machine")) virt = "VirtualPC";
-        else if (contains(vendor, "Parallels Software")) virt = "Parallels";
-        else if (vendor.starts_with("Google")) virt = "kvm";
-        else if (bios.starts_with("SeaBIOS")) virt = "kvm";
-    }
-    if (!subtype.empty() && virt == "physical") virt = "virtual";
 
-    if (grains_exists(grains_path(r.proc, "vz"))) {
-        if (grains_exists(grains_path(r.proc, "vz/version"))) virt = "openvzhn";
-        else if (grains_exists(grains_path(r.proc, "vz/veinfo"))) virt = "openvzve";
+    // An lx-branded zone says so in the kernel version (os.uname()); Salt stops there.
+    if (read_line(grains_path(r.proc, "sys/kernel/version")) == "BrandZ virtual linux") {
+        grains_set(out, "virtual", "zone");
+        return;
+    }
+
+    std::vector<std::string_view> cmds{"systemd-detect-virt", "virt-what", "dmidecode"};
+    if (!salt_which(c, "virt-what").empty()) cmds = {"virt-what"};
+    if (grains_exists(grains_path(r.proc, "bus/pci"))) cmds.push_back("lspci");
+    for (const auto cmd : cmds) {
+        const std::string bin = salt_which(c, cmd);
+        if (bin.empty()) continue;
+        const cmd_out res = run_cmd(c, {bin});
+        if (!res.ran || res.status > 0) continue;  // systemd-detect-virt exits 1 for "none"
+        const std::string& o = res.out;
+        if (cmd == "systemd-detect-virt") {
+            static const std::string_view as_is[] = {"qemu", "kvm", "oracle", "xen", "bochs", "chroot", "uml", "systemd-nspawn"};
+            if (std::find(std::begin(as_is), std::end(as_is), o) != std::end(as_is)) {
+                virt = o;
+                break;
+            }
+            if (contains(o, "vmware")) { virt = "VMware"; break; }
+            if (contains(o, "microsoft")) { virt = "VirtualPC"; break; }
+            if (contains(o, "lxc")) { virt = "container", subtype = "LXC"; break; }
+            if (contains(o, "amazon")) { virt = "Nitro", subtype = "Amazon EC2"; break; }
+            continue;  // docker, podman, wsl, vm-other...: Salt has no mapping and tries the next command
+        }
+        if (cmd == "virt-what") {
+            for (const auto line : split_lines(o)) {
+                if (line == "kvm" || line == "qemu" || line == "uml" || line == "xen") { virt = line; break; }
+                if (contains(line, "lxc")) { virt = "container", subtype = "LXC"; break; }
+                if (contains(line, "vmware")) { virt = "VMware"; break; }
+                if (contains(line, "parallels")) { virt = "Parallels"; break; }
+                if (contains(line, "hyperv")) { virt = "HyperV"; break; }
+                if (line == "ibm_power-kvm") { virt = "kvm"; break; }
+                if (line == "ibm_power-lpar_shared") { virt = "LPAR", subtype = "shared"; break; }
+                if (line == "ibm_power-lpar_dedicated") { virt = "LPAR", subtype = "dedicated"; break; }
+            }
+            break;
+        }
+        if (cmd == "dmidecode") {
+            if (contains(o, "Vendor: QEMU") || contains(o, "Manufacturer: QEMU") || contains(o, "Vendor: Bochs") ||
+                contains(o, "Manufacturer: Bochs"))
+                virt = "kvm";
+            if (contains(o, "BHYVE")) virt = "bhyve";
+            else if (contains(o, "Manufacturer: oVirt")) virt = "kvm", subtype = "ovirt";
+            else if (contains(o, "Product Name: RHEV Hypervisor")) virt = "kvm", subtype = "rhev";
+            else if (contains(o, "VirtualBox")) virt = "VirtualBox";
+            else if (contains(o, "VMware")) virt = "VMware";
+            else if (contains(o, ": Microsoft") && contains(o, "Virtual Machine")) virt = "VirtualPC";
+            else if (contains(o, "Parallels Software")) virt = "Parallels";
+            else if (contains(o, "Manufacturer: Google")) virt = "kvm";
+            else if (contains(o, "Vendor: SeaBIOS")) virt = "kvm";
+            break;
+        }
+        // lspci
+        const std::string model = lower(o);
+        if (contains(model, "vmware")) virt = "VMware";
+        else if (contains(model, "virtualbox")) virt = "VirtualBox";
+        else if (contains(model, "qemu") || contains(model, "virtio")) virt = "kvm";
+        break;
+    }
+
+    // A process whose root is not PID 1's (os.stat results compared field by field; unreadable
+    // /proc/1/root, as for a non-root user, skips the check).
+    struct stat a, b;
+    if (is_dir(r.proc) && ::stat(r.root.c_str(), &a) == 0 && ::stat(grains_path(r.proc, "1/root/.").c_str(), &b) == 0 &&
+        (a.st_mode != b.st_mode || a.st_ino != b.st_ino || a.st_dev != b.st_dev || a.st_nlink != b.st_nlink ||
+         a.st_uid != b.st_uid || a.st_gid != b.st_gid || a.st_size != b.st_size || a.st_atime != b.st_atime ||
+         a.st_mtime != b.st_mtime || a.st_ctime != b.st_ctime))
+        subtype = "chroot";
+    if (is_dir(grains_path(r.proc, "vz"))) {
+        if (is_file(grains_path(r.proc, "vz/version"))) virt = "openvzhn";
+        else if (is_file(grains_path(r.proc, "vz/veinfo"))) virt = "openvzve";
     }
     if (auto st = grains_read(grains_path(r.proc, "self/status"))) {
-        if (auto p = st->find("\nenvID:"); p != std::string::npos) {
-            auto rest = grains_strip(std::string_view(*st).substr(p + 7, st->find('\n', p + 1) - p - 7));
-            std::uint64_t id = 0;
-            if (std::from_chars(rest.data(), rest.data() + rest.size(), id).ec == std::errc{}) virt = id ? "openvzve" : "openvzhn";
+        // ^envID:\s+(\d+)$ per line; the last match wins
+        for (auto line : split_lines(*st)) {
+            if (!line.starts_with("envID:")) continue;
+            auto rest = line.substr(6);
+            const auto ws = rest.find_first_not_of(" \t\f\v");
+            if (ws == 0 || ws == std::string_view::npos) continue;
+            rest = rest.substr(ws);
+            if (rest.find_first_not_of("0123456789") != std::string_view::npos) continue;
+            virt = rest.find_first_not_of('0') != std::string_view::npos ? "openvzve" : "openvzhn";
         }
     }
-    if (grains_exists(grains_path(r.proc, "sys/xen")) || grains_exists(grains_path(r.sys, "bus/xen")) ||
-        grains_exists(grains_path(r.proc, "xen"))) {
-        if (grains_exists(grains_path(r.proc, "xen/xsd_kva"))) subtype = "Xen Dom0";
-        else if (read_line(grains_path(r.sys, "class/dmi/id/product_name")) == "HVM domU") subtype = "Xen HVM DomU";
-        else if (auto cap = grains_read(grains_path(r.proc, "xen/capabilities")))
+    if (is_dir(grains_path(r.proc, "sys/xen")) || is_dir(grains_path(r.sys, "bus/xen")) || is_dir(grains_path(r.proc, "xen"))) {
+        if (is_file(grains_path(r.proc, "xen/xsd_kva"))) {
+            subtype = "Xen Dom0";
+        } else if (read_line(grains_path(r.sys, "class/dmi/id/product_name")) == "HVM domU") {
+            subtype = "Xen HVM DomU";  // Salt's `productname` grain, read from the same file
+        } else if (auto cap = is_file(grains_path(r.proc, "xen/capabilities")) ? grains_read(grains_path(r.proc, "xen/capabilities"))
+                                                                                : std::nullopt) {
             subtype = contains(*cap, "control_d") ? "Xen Dom0" : "Xen PV DomU";
-        else if (grains_exists(grains_path(r.sys, "bus/xen/drivers/xenconsole"))) subtype = "Xen PV DomU";
-        std::string low = subtype;
-        for (auto& ch : low) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-        if (contains(low, "dom")) virt = "xen";
-    }
-    if (auto cg = grains_read(grains_path(r.proc, "1/cgroup"))) {
-        if (contains(*cg, ":/lxc/")) virt = "container", subtype = "LXC";
-        else if (contains(*cg, ":/kubepods/")) subtype = "kubernetes";
-        else if (contains(*cg, ":/libpod_parent/")) subtype = "libpod";
-        else if (contains(*cg, ":/system.slice/docker") || contains(*cg, ":/docker/") || contains(*cg, ":/docker-ce/docker/"))
-            virt = "container", subtype = "Docker";
+        } else if (is_dir(grains_path(r.sys, "bus/xen"))) {
+            if (is_dir(grains_path(r.sys, "bus/xen/drivers/xenconsole"))) {
+                subtype = "Xen PV DomU";
+            } else if (auto dmesg = salt_which(c, "dmesg"); !dmesg.empty()) {
+                if (contains(lower(run_cmd(c, {dmesg}, true).out), "xen:")) subtype = "Xen PV DomU";
+            }
+        }
+        if (contains(lower(subtype), "dom")) virt = "xen";
     }
     if (contains(c.cpuinfo, "QEMU Virtual CPU")) virt = "kvm";
-    if (auto pn = grains_read(grains_path(r.sys, "devices/virtual/dmi/id/product_name"))) {
+    if (auto pn = grains_read(grains_path(r.sys, "devices/virtual/dmi/id/product_name")); pn && is_file(grains_path(r.sys, "devices/virtual/dmi/id/product_name"))) {
         if (contains(*pn, "VirtualBox")) virt = "VirtualBox";
         else if (contains(*pn, "RHEV Hypervisor")) virt = "kvm", subtype = "rhev";
         else if (contains(*pn, "oVirt Node")) virt = "kvm", subtype = "ovirt";
         else if (contains(*pn, "Google")) virt = "gce";
         else if (contains(*pn, "BHYVE")) virt = "bhyve";
     }
+    // containers after hypervisors, as Salt orders them
+    if (auto cg = grains_read(grains_path(r.proc, "1/cgroup"))) {
+        if (contains(*cg, ":/lxc/")) virt = "container", subtype = "LXC";
+        else if (contains(*cg, ":/kubepods/")) subtype = "kubernetes";
+        else if (contains(*cg, ":/libpod_parent/")) subtype = "libpod";
+        else if (contains(*cg, ":/system.slice/docker") || contains(*cg, ":/docker/") || contains(*cg, ":/docker-ce/"))
+            virt = "container", subtype = "Docker";
+    }
+    if (subtype != "LXC") {
+        if (auto env = grains_read(grains_path(r.proc, "1/environ")); env && contains(*env, "container=lxc"))
+            virt = "container", subtype = "LXC";
+    }
+    if (!subtype.empty() && virt == "physical") virt = "virtual";
+
+    // Amazon EC2, from `dmidecode -t system` whatever its exit status
+    if (virt == "qemu" || virt == "kvm" || virt == "xen" || virt == "amazon") {
+        if (auto dmi = salt_which(c, "dmidecode"); !dmi.empty()) {
+            const std::string o = run_cmd(c, {dmi, "-t", "system"}).out;
+            if (contains(o, "Manufacturer: Amazon EC2")) {
+                if (virt != "xen") virt = "Nitro";
+                subtype = "Amazon EC2";
+                // .*Product Name: ([^\r\n]*) with DOTALL: the last "Product Name: " and its line
+                if (auto p = o.rfind("Product Name: "); p != std::string::npos) {
+                    const auto v = p + 14;
+                    subtype = "Amazon EC2 (" + o.substr(v, o.find_first_of("\r\n", v) - v) + ")";
+                }
+            } else {
+                // .*Version: [^\r\n]+\.amazon.* with DOTALL
+                for (auto p = o.find("Version: "); p != std::string::npos; p = o.find("Version: ", p + 1)) {
+                    const auto v = p + 9, e = o.find_first_of("\r\n", v);
+                    const auto line = std::string_view(o).substr(v, e == std::string::npos ? std::string::npos : e - v);
+                    if (auto a = line.find(".amazon", 1); a != std::string_view::npos) {
+                        subtype = "Amazon EC2";
+                        break;
+                    }
+                }
+            }
+        }
+    }
     grains_set(out, "virtual", virt);
     if (!subtype.empty()) grains_set(out, "virtual_subtype", subtype);
 }
 
-// salt.grains.disks._linux_disks: /sys/block/*/queue/rotational, in directory order.
+// salt.grains.disks._linux_disks: each /sys/block entry in directory order, except those whose
+// link points under ../devices/virtual/ (loop, zram, ram, dm-*, md*, nbd...); rotational "0" is
+// an SSD, "1" a disk. An entry that is not a symlink makes Salt's function raise, and the
+// loader then sets neither grain.
 void disk_grains(const grains_ctx& c, map_t& out) {
     array_t disks, ssds;
     const std::string block = grains_path(c.req.sys, "block");
     for (const auto& dev : list_dir(block)) {
+        if (dev.starts_with(".")) continue;  // glob's * skips hidden names
+        char target[4096];
+        const ssize_t n = ::readlink((block + "/" + dev).c_str(), target, sizeof target);
+        if (n < 0) return;
+        if (std::string_view(target, static_cast<std::size_t>(n)).starts_with("../devices/virtual/")) continue;
         auto flag = grains_read(block + "/" + dev + "/queue/rotational");
         if (!flag || flag->empty()) continue;
         if ((*flag)[0] == '0') ssds.emplace_back(dev);

@@ -44,6 +44,17 @@ struct fake_host {
         std::ofstream(full, std::ios::binary) << text;
     }
     void mkdir(const std::string& rel) const { fs::create_directories(fs::path(path) / rel); }
+    // An executable shell script (a stand-in for a command Salt runs).
+    void script(const std::string& rel, const std::string& body) const {
+        put(rel, "#!/bin/sh\n" + body);
+        fs::permissions(fs::path(path) / rel, fs::perms::owner_all);
+    }
+    // A symlink at `rel` pointing to `target` (as written, relative or not).
+    void link(const std::string& rel, const std::string& target) const {
+        const fs::path full = fs::path(path) / rel;
+        fs::create_directories(full.parent_path());
+        fs::create_symlink(target, full);
+    }
 
     grains_request request() const {
         grains_request r;
@@ -121,9 +132,13 @@ void debian_host(const fake_host& h) {
           "sortlist 130.155.160.0/255.255.240.0 130.155.0.0 10.1.2.3/8\n"
           "options ndots:2 timeout:1\n"
           "options rotate\n");
-    h.put("sys/block/sda/queue/rotational", "1\n");
-    h.put("sys/block/nvme0n1/queue/rotational", "0\n");
-    h.mkdir("sys/block/sr0");
+    h.link("sys/block/sda", "../devices/pci0000:00/0000:00:1f.2/ata1/host0/target0:0:0/0:0:0:0/block/sda");
+    h.put("sys/devices/pci0000:00/0000:00:1f.2/ata1/host0/target0:0:0/0:0:0:0/block/sda/queue/rotational", "1\n");
+    h.link("sys/block/nvme0n1", "../devices/pci0000:00/0000:00:1d.0/nvme/nvme0/nvme0n1");
+    h.put("sys/devices/pci0000:00/0000:00:1d.0/nvme/nvme0/nvme0n1/queue/rotational", "0\n");
+    h.link("sys/block/sr0", "../devices/pci0000:00/0000:00:1f.2/ata2/host1/target1:0:0/1:0:0:0/block/sr0");
+    h.mkdir("sys/devices/pci0000:00/0000:00:1f.2/ata2/host1/target1:0:0/1:0:0:0/block/sr0");
+    h.script("root/usr/bin/systemd-detect-virt", "echo qemu\n");
     auto dev = [&](const std::string& slot, const char* cls, const char* vendor, const char* device) {
         h.put("sys/bus/pci/devices/" + slot + "/class", std::string(cls) + "\n");
         h.put("sys/bus/pci/devices/" + slot + "/vendor", std::string(vendor) + "\n");
@@ -348,8 +363,15 @@ TEST_CASE("os fallbacks, cpuinfo variants and unreadable sources") {
         CHECK((*dns->map())[0].val == strs({"192.0.2.53", "fe80::1%eth0"}));
     }
     SUBCASE("containers") {
+        // /.dockerenv is not among Salt's sources (only systemd-detect-virt reads it, and Salt
+        // does not map its "docker"): Docker is found through PID 1's cgroup v1 paths.
         h.put("root/.dockerenv", "");
         auto g = collect_grains(h.request());
+        REQUIRE(g);
+        CHECK(*get(*g, "virtual") == value("physical"));
+        CHECK(get(*g, "virtual_subtype") == nullptr);
+        h.put("proc/1/cgroup", "12:pids:/docker/0123abcd\n");
+        g = collect_grains(h.request());
         REQUIRE(g);
         CHECK(*get(*g, "virtual") == value("container"));
         CHECK(*get(*g, "virtual_subtype") == value("Docker"));
@@ -439,6 +461,159 @@ TEST_CASE("static grains: the grains file, then the config's grains: map") {
         REQUIRE_FALSE(g);
         CHECK(g.error().code == status::config);
         CHECK(g.error().message == "invalid grains file " + h.path + "/salt/grains: not a mapping");
+    }
+}
+
+// A KVM microVM (Firecracker-like): the CPU's hypervisor flag, no DMI, no PCI bus, a virtio disk.
+void microvm_host(const fake_host& h) {
+    h.put("proc/sys/kernel/version", "#1 SMP PREEMPT_DYNAMIC @0\n");
+    h.put("proc/cpuinfo", "processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC\n"
+                          "flags\t\t: fpu vme hypervisor\n\n");
+    h.put("proc/1/cgroup", "0::/\n");
+    h.put("proc/self/status", "Name:\tevent-send\nPid:\t42\n");
+    h.mkdir("root/usr/bin");
+}
+
+TEST_CASE("virtual: Salt's _virtual from the same commands and files") {
+    struct row {
+        const char* name;
+        std::vector<std::pair<std::string, std::string>> scripts;  // root-relative path -> body
+        std::vector<std::pair<std::string, std::string>> files;    // fake-host path -> contents
+        const char* path_env;                                       // PATH, or nullptr for the fixture's
+        const char* virt;
+        const char* subtype;  // nullptr: no virtual_subtype grain
+    };
+    const std::string sdv = "usr/bin/systemd-detect-virt";
+    const std::vector<row> rows{
+        {"microVM without systemd-detect-virt, virt-what or dmidecode: physical, as Salt says", {}, {}, nullptr,
+         "physical", nullptr},
+        {"systemd-detect-virt says kvm", {{sdv, "echo kvm\n"}}, {}, nullptr, "kvm", nullptr},
+        {"systemd-detect-virt found through PATH only", {{"opt/virt/bin/systemd-detect-virt", "echo kvm\n"}}, {},
+         "/opt/virt/bin", "kvm", nullptr},
+        {"systemd-detect-virt says none (exit 1)", {{sdv, "echo none; exit 1\n"}}, {}, nullptr, "physical", nullptr},
+        {"systemd-detect-virt microsoft", {{sdv, "echo microsoft\n"}}, {}, nullptr, "VirtualPC", nullptr},
+        {"systemd-detect-virt vmware", {{sdv, "echo vmware\n"}}, {}, nullptr, "VMware", nullptr},
+        {"systemd-detect-virt lxc", {{sdv, "echo lxc\n"}}, {}, nullptr, "container", "LXC"},
+        {"systemd-detect-virt amazon", {{sdv, "echo amazon\n"}}, {}, nullptr, "Nitro", "Amazon EC2"},
+        {"docker under cgroup v2: Salt has no mapping for systemd-detect-virt's docker", {{sdv, "echo docker\n"}},
+         {{"root/.dockerenv", ""}}, nullptr, "physical", nullptr},
+        {"docker under cgroup v1", {{sdv, "echo docker\n"}}, {{"proc/1/cgroup", "12:memory:/docker/0123abcd\n"}},
+         nullptr, "container", "Docker"},
+        {"kubernetes pod", {}, {{"proc/1/cgroup", "4:cpu:/kubepods/besteffort/pod1\n"}}, nullptr, "virtual",
+         "kubernetes"},
+        {"lxc from PID 1's environment", {}, {{"proc/1/environ", std::string("TERM=linux\0container=lxc\0", 26)}},
+         nullptr, "container", "LXC"},
+        {"virt-what replaces the other commands", {{sdv, "echo vmware\n"}, {"usr/sbin/virt-what", "echo kvm\n"}}, {},
+         nullptr, "kvm", nullptr},
+        {"virt-what LPAR", {{"usr/sbin/virt-what", "echo ibm_power-lpar_shared\n"}}, {}, nullptr, "LPAR", "shared"},
+        {"dmidecode after systemd-detect-virt gives no answer",
+         {{sdv, "echo none; exit 1\n"}, {"usr/sbin/dmidecode", "echo 'System Information'; echo '\tManufacturer: QEMU'\n"}},
+         {}, nullptr, "kvm", nullptr},
+        {"dmidecode that fails (not root), then lspci with /proc/bus/pci",
+         {{"usr/sbin/dmidecode", "echo denied >&2; exit 1\n"},
+          {"usr/bin/lspci", "echo '00:02.0 SCSI storage controller: Red Hat, Inc. Virtio block device'\n"}},
+         {{"proc/bus/pci/devices", ""}}, nullptr, "kvm", nullptr},
+        {"lspci is not run without /proc/bus/pci", {{"usr/bin/lspci", "echo 'VMware SVGA II'\n"}}, {}, nullptr,
+         "physical", nullptr},
+        {"Amazon EC2 on Nitro from dmidecode -t system",
+         {{sdv, "echo amazon-not-matched-first; exit 1\n"},
+          {"usr/sbin/dmidecode",
+           "if [ \"$1\" = -t ]; then printf 'System Information\\n\\tManufacturer: Amazon EC2\\n\\tProduct Name: "
+           "m5.large\\n'; else echo '\tVendor: Amazon EC2'; echo '\tManufacturer: QEMU'; fi\n"}},
+         {}, nullptr, "Nitro", "Amazon EC2 (m5.large)"},
+        {"QEMU Virtual CPU in cpuinfo", {}, {{"proc/cpuinfo", "processor\t: 0\nmodel name\t: QEMU Virtual CPU version 2.5+\n"}},
+         nullptr, "kvm", nullptr},
+        {"product_name under /sys/devices/virtual/dmi", {}, {{"sys/devices/virtual/dmi/id/product_name", "VirtualBox\n"}},
+         nullptr, "VirtualBox", nullptr},
+        {"OpenVZ container from envID", {}, {{"proc/self/status", "Name:\tx\nenvID:\t101\n"}}, nullptr, "openvzve",
+         nullptr},
+        {"Xen PV guest", {}, {{"proc/xen/capabilities", ""}}, nullptr, "xen", "Xen PV DomU"},
+        {"Xen dom0", {}, {{"proc/xen/capabilities", "control_d\n"}}, nullptr, "xen", "Xen Dom0"},
+        {"an lx-branded zone stops at the kernel version", {{sdv, "echo kvm\n"}},
+         {{"proc/sys/kernel/version", "BrandZ virtual linux\n"}}, nullptr, "zone", nullptr},
+    };
+    for (const auto& r : rows) {
+        const std::string name = r.name;
+        CAPTURE(name);
+        fake_host h;
+        microvm_host(h);
+        for (const auto& [rel, body] : r.scripts) h.script("root/" + rel, body);
+        for (const auto& [rel, text] : r.files) h.put(rel, text);
+        if (r.path_env)
+            for (auto& [k, v] : h.env)
+                if (k == "PATH") v = r.path_env;
+        auto g = collect_grains(h.request());
+        REQUIRE(g);
+        const value* virt = get(*g, "virtual");
+        REQUIRE(virt != nullptr);
+        CHECK(*virt == value(r.virt));
+        const value* sub = get(*g, "virtual_subtype");
+        if (r.subtype) {
+            REQUIRE(sub != nullptr);
+            CHECK(*sub == value(r.subtype));
+        } else {
+            CHECK(sub == nullptr);
+        }
+    }
+}
+
+TEST_CASE("virtual: a root other than PID 1's is a chroot") {
+    fake_host h;
+    microvm_host(h);
+    h.mkdir("elsewhere");
+    SUBCASE("different root") {
+        h.link("proc/1/root", h.path + "/elsewhere");
+        auto g = collect_grains(h.request());
+        REQUIRE(g);
+        CHECK(*get(*g, "virtual") == value("virtual"));
+        CHECK(*get(*g, "virtual_subtype") == value("chroot"));
+    }
+    SUBCASE("same root") {
+        h.link("proc/1/root", h.path + "/root");
+        auto g = collect_grains(h.request());
+        REQUIRE(g);
+        CHECK(*get(*g, "virtual") == value("physical"));
+        CHECK(get(*g, "virtual_subtype") == nullptr);
+    }
+}
+
+TEST_CASE("disks and ssds: Salt's _linux_disks skips virtual block devices") {
+    fake_host h;
+    microvm_host(h);
+    struct dev {
+        const char* name;
+        const char* target;
+        const char* rotational;  // nullptr: no queue/rotational file
+    };
+    const std::vector<dev> devs{
+        {"vda", "../devices/pci0000:00/0000:00:02.0/virtio1/block/vda", "1\n"},
+        {"nvme0n1", "../devices/pci0000:00/0000:00:04.0/nvme/nvme0/nvme0n1", "0\n"},
+        {"loop0", "../devices/virtual/block/loop0", "0\n"},
+        {"loop1", "../devices/virtual/block/loop1", "1\n"},
+        {"zram0", "../devices/virtual/block/zram0", "0\n"},
+        {"dm-0", "../devices/virtual/block/dm-0", "0\n"},
+        {"ram0", "../devices/virtual/block/ram0", "0\n"},
+        {"sr0", "../devices/pci0000:00/0000:00:1f.2/ata2/host1/target1:0:0/1:0:0:0/block/sr0", nullptr},
+        {"vdb", "../devices/platform/virtio-mmio.1/virtio2/block/vdb", "2\n"},
+    };
+    for (const auto& d : devs) {
+        h.link(std::string("sys/block/") + d.name, d.target);
+        const std::string dir = std::string("sys/block/") + d.target;
+        h.mkdir(fs::path(dir).lexically_normal().string());
+        if (d.rotational) h.put(fs::path(dir + "/queue/rotational").lexically_normal().string(), d.rotational);
+    }
+    SUBCASE("only real devices, by their rotational flag") {
+        auto g = collect_grains(h.request());
+        REQUIRE(g);
+        CHECK(*get(*g, "disks") == strs({"vda"}));
+        CHECK(*get(*g, "ssds") == strs({"nvme0n1"}));
+    }
+    SUBCASE("an entry that is not a symlink: Salt's disks function fails and sets neither grain") {
+        h.put("sys/block/odd/queue/rotational", "0\n");
+        auto g = collect_grains(h.request());
+        REQUIRE(g);
+        CHECK(get(*g, "disks") == nullptr);
+        CHECK(get(*g, "ssds") == nullptr);
     }
 }
 
