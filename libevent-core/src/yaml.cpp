@@ -404,8 +404,26 @@ std::string prescan(std::string_view in, std::string& out, std::size_t& i) {
                 while (h < in.size() && (in[h] == ' ' || in[h] == '\t')) ++h;
                 if (h < in.size() && in[h] != '#' && in[h] != '\n' && in[h] != '\r')
                     return "while scanning a block scalar: expected a comment or a line break";
-                out.append(in.substr(i));
-                return {};
+                // Its content is every following line that is indented or blank (even at the top
+                // level PyYAML wants an indent of at least 1). The first line in column 0 is YAML
+                // again and is scanned as such: `>` LF `,` must not reach yaml-cpp either.
+                std::size_t end = in.find('\n', h);
+                while (end != std::string_view::npos) {
+                    const std::size_t next = end + 1;
+                    std::size_t k = next;
+                    while (k < in.size() && (in[k] == ' ' || in[k] == '\t' || in[k] == '\r')) ++k;
+                    const bool content = next < in.size() && (in[next] == ' ' || k == in.size() || in[k] == '\n');
+                    if (!content) break;
+                    end = in.find('\n', next);
+                }
+                if (end == std::string_view::npos) {
+                    out.append(in.substr(i));
+                    return {};
+                }
+                out.append(in.substr(i, end - i));
+                i = end;
+                node_start = false, last = 'x', block = true;
+                continue;
             } else if ((((c == '-' || c == '?') && node_start) || c == ':') && blank(i + 1)) {
                 // A value indicator where a node should start has no key, unless after `?` or
                 // after an anchor or tag (which then belong to an empty key).

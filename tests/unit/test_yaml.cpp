@@ -216,6 +216,12 @@ TEST_CASE("a ',' starting a line: PyYAML's reading, and yaml-cpp never runs away
         {"- !!str a\n,", "error: invalid YAML at line 2, column 1: expected <block end>, but found ','"},
         {"a: b\n,", "error: invalid YAML at line 2, column 1: expected <block end>, but found ','"},
         {"&c a\n#x\n,", "error: invalid YAML at line 3, column 1: expected '<document start>', but found ','"},
+        // After a block scalar (a fuzzing find: `>` LF `,` ran yaml-cpp away as well). PyYAML
+        // says "expected '<document start>'" for the first two; both are errors there too.
+        {">\n,", "error: invalid YAML at line 2, column 1: expected <block end>, but found ','"},
+        {"|\n a\n,", "error: invalid YAML at line 3, column 1: expected <block end>, but found ','"},
+        {"a:\n  b: |\n    x\n,", "error: invalid YAML at line 4, column 1: expected <block end>, but found ','"},
+        {"a: >\n  x\n\n  y\nb: 1", "{str:a=str:x\ny\n,str:b=int:1}"},
     };
     for (const auto& r : rows) {
         CAPTURE(r.text);
