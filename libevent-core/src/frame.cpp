@@ -287,7 +287,7 @@ bool frame_decoder::next_one(std::string_view& body, bool& skip) {
         if (*r == 0) {
             // need > avail here, so a frame whose buffered bytes pass max fails at once too.
             if (need > max_) return stop(detail::too_big(need, max_, true));
-            need_ = need;
+            need_ = scan_.progress_at;
             return false;
         }
         if (*r > max_) return stop(detail::too_big(*r, max_, false));

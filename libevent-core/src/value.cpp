@@ -345,6 +345,7 @@ result<std::size_t> scan_resume(std::string_view in, scan_state& st, std::size_t
         const std::size_t later = static_cast<std::size_t>(st.pending - 1);
         if (p >= in.size()) {
             need = p + 1 + later;
+            st.progress_at = p + 1;
             return std::size_t{0};
         }
         const auto b = static_cast<unsigned char>(in[p]);
@@ -352,6 +353,7 @@ result<std::size_t> scan_resume(std::string_view in, scan_state& st, std::size_t
         if (l.invalid) return invalid_byte(b, p);
         if (in.size() - p - 1 < l.header) {
             need = p + 1 + l.header + later;
+            st.progress_at = p + 1 + l.header;
             return std::size_t{0};
         }
         const std::uint64_t len = l.len_bytes ? get_be(in.data() + p + 1, l.len_bytes) : 0;
@@ -364,6 +366,7 @@ result<std::size_t> scan_resume(std::string_view in, scan_state& st, std::size_t
         const std::uint64_t end = p + 1 + l.header + payload;
         if (end > in.size()) {
             need = static_cast<std::size_t>(end) + later;
+            st.progress_at = static_cast<std::size_t>(end);
             return std::size_t{0};
         }
         st.offset = static_cast<std::size_t>(end);

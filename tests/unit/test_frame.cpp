@@ -200,6 +200,14 @@ TEST_CASE("pending counts buffered bytes") {
     CHECK(d.pending() == 1);
 }
 
+// The same error, but for the size a frame over the limit is known to have: fed piecemeal the
+// decoder fails as soon as a lower bound passes the limit, with fewer bytes seen.
+bool same_failure(const std::string& got, const std::string& want) {
+    const auto over = want.find(" exceeds the ");
+    if (over == std::string::npos) return got == want;
+    return got.starts_with("frame of ") && got.ends_with(want.substr(over));
+}
+
 TEST_CASE("decoder errors") {
     struct row {
         const char* name;
@@ -244,7 +252,35 @@ TEST_CASE("decoder errors") {
         REQUIRE(d.error() != nullptr);
         CHECK(d.error()->code == status::data);
         CHECK(out.error == r.message);
+        // Fed one byte at a time, the decoder fails as it does with the whole stream.
+        frame_decoder bytewise(r.max);
+        decoded one;
+        for (char c : r.stream) {
+            bytewise.feed(std::string_view(&c, 1));
+            drain(bytewise, one);
+        }
+        CHECK(one.bodies.empty());
+        REQUIRE(bytewise.error() != nullptr);
+        CHECK(same_failure(one.error, r.message));
     }
+}
+
+TEST_CASE("a size over the limit is seen as soon as its header is there, however the bytes come") {
+    // A fuzzing find: with 14 items still owed after it, an array32 header was not read until
+    // 14 more bytes came, so a stream fed piecemeal waited where the whole stream failed.
+    const std::string stream = unhex("82 a4 78 73 87 00 9d dd 9b 90 3a f6 ff ff 31 0a 8a 80");
+    frame_decoder whole, bytewise;
+    decoded a, b;
+    whole.feed(stream);
+    drain(whole, a);
+    for (char c : stream) {
+        bytewise.feed(std::string_view(&c, 1));
+        drain(bytewise, b);
+    }
+    REQUIRE(whole.error() != nullptr);
+    REQUIRE(bytewise.error() != nullptr);
+    CHECK(a.error == "frame of at least 2609920804 bytes exceeds the 67108864-byte limit");
+    CHECK(same_failure(b.error, a.error));
 }
 
 TEST_CASE("frames of exactly the limit pass") {

@@ -133,6 +133,12 @@ namespace detail {
 struct scan_state {
     std::size_t offset = 0;
     std::uint64_t pending = 1;
+    /// After a scan that needs more bytes: how many must be buffered before scanning on can
+    /// learn anything new (the item at `offset` whole, or its header). `need` also counts one byte
+    /// for each owed item, which makes it a bound for size limits but too far to wait for: the
+    /// next header may announce a size over the limit long before that (a caller fed piecemeal
+    /// must fail where one fed the whole stream fails).
+    std::size_t progress_at = 0;
 };
 
 /// scan() that continues from `st` instead of rescanning from the start, so a caller fed a large
