@@ -129,13 +129,14 @@ class EventFire(tb.BusTest):
     def test_lines_replay_round_trip(self):
         self.start_bus()
         events = [("r/1", {"a": 1, "s": "é\t\n"}), ("r/2", {"l": [1, 2.5, None], "m": {"k": False}}),
-                  ("r/3", {"big": 18446744073709551615, "neg": -5})]
-        w = self.watch("count=3")
+                  ("r/3", {"big": 18446744073709551615, "neg": -5}),
+                  ("{alt/auth", {"tag": "starts with a brace"})]  # TAG<TAB>JSON, not a JSON line
+        w = self.watch("count=4")
         s = self.push_raw(b"".join(legacy_frame(body(t, {**d, "_stamp": "2024-05-01T12:34:56"})) for t, d in events))
         s.close()
         log = w.out.read_until_eof()
         self.assertEqual(w.wait(), 0)
-        w2 = self.watch("count=3")
+        w2 = self.watch("count=4")
         r = self.run_tool("event-fire", *self.common(), "--lines", input=log)
         self.assertEqual((r.returncode, r.stderr), (0, b""))
         got = [line.split("\t", 1) for line in w2.out.read_until_eof().decode().splitlines()]

@@ -253,7 +253,9 @@ int fire_lines(std::string_view tool, const fire_target& t, const replay_options
         if (line.empty()) continue;
         std::string tag;
         value data;
-        if (line[0] == '{') {  // state-event --json-lines
+        // state-event --json-lines: a JSON object, which never holds a raw TAB (json.dumps
+        // escapes it); a line with a TAB is TAG<TAB>JSON, even when the tag starts with '{'.
+        if (line[0] == '{' && line.find('\t') == std::string::npos) {
             auto obj = parse_json(line);
             // tv and dv point into *obj, which outlives them (never into a temporary copy).
             const value* tv = nullptr;
