@@ -19,29 +19,40 @@ STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?$")
 
 
 class Recorder:
-    """A fake pull socket that records every byte a client writes (as a Salt puller would read)."""
+    """A fake pull socket that accepts one client, then by default reads every byte to EOF and
+    closes, as Salt's buses do (bytes() returns what it read); `never_read` holds the connection
+    without reading instead (a wedged bus) until done()."""
 
-    def __init__(self, path):
+    def __init__(self, path, never_read=False):
         self.srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.srv.bind(path)
         self.srv.listen(8)
+        self.never_read = never_read
         self.data = b""
+        self.release = threading.Event()
         self.t = threading.Thread(target=self._run, daemon=True)
         self.t.start()
 
     def _run(self):
         conn, _ = self.srv.accept()
-        conn.settimeout(tb.DEADLINE)
-        while True:
-            chunk = conn.recv(65536)
-            if not chunk:
-                break
-            self.data += chunk
+        if self.never_read:
+            self.release.wait(tb.DEADLINE)
+        else:
+            conn.settimeout(tb.DEADLINE)
+            while True:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    break
+                self.data += chunk
         conn.close()
 
-    def bytes(self):
+    def done(self):
+        self.release.set()
         self.t.join(tb.DEADLINE)
         self.srv.close()
+
+    def bytes(self):
+        self.done()
         return self.data
 
 
@@ -215,39 +226,6 @@ class EventFire(tb.BusTest):
                               "node=minion\n"))
 
 
-class Holder:
-    """A fake pull socket that accepts and then does what it is told: `never_read` holds the
-    connection without reading (a wedged bus); the default reads to EOF and closes (Salt's buses)."""
-
-    def __init__(self, path, never_read=False):
-        self.srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.srv.bind(path)
-        self.srv.listen(8)
-        self.never_read = never_read
-        self.data = b""
-        self.release = threading.Event()
-        self.t = threading.Thread(target=self._run, daemon=True)
-        self.t.start()
-
-    def _run(self):
-        conn, _ = self.srv.accept()
-        if self.never_read:
-            self.release.wait(tb.DEADLINE)
-        else:
-            conn.settimeout(tb.DEADLINE)
-            while True:
-                chunk = conn.recv(65536)
-                if not chunk:
-                    break
-                self.data += chunk
-        conn.close()
-
-    def done(self):
-        self.release.set()
-        self.t.join(tb.DEADLINE)
-        self.srv.close()
-
-
 class SlowSubscriber:
     """Reads the pub socket at about `rate` bytes a second (pacing a slow reader, not
     synchronisation) and counts whole frames with python3-msgpack."""
@@ -302,7 +280,7 @@ class FireReliability(tb.BusTest):
 
     def test_success_needs_the_bus_to_read_and_close(self):
         os.makedirs(self.sock_dir)
-        h = Holder(self.pull_path())
+        h = Recorder(self.pull_path())
         r = self.run_tool(*self.fire_args("{a: 1}", "ok/t"))
         h.done()
         self.assertEqual((r.returncode, r.stderr), (0, b""))
@@ -310,7 +288,7 @@ class FireReliability(tb.BusTest):
 
     def test_a_bus_that_never_reads_is_75_not_0(self):
         os.makedirs(self.sock_dir)
-        h = Holder(self.pull_path(), never_read=True)
+        h = Recorder(self.pull_path(), never_read=True)
         r = self.run_tool(*self.fire_args("--timeout", "0.3", "{a: 1}", "t"))
         h.done()
         self.assertEqual(r.returncode, 75, r.stderr)
