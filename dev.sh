@@ -140,6 +140,8 @@ fuzz_one() {
         echo "fuzz/$name: FAILED (exit $rc) after ${runs:-?} runs; log $PWD/$log"
         grep -E '^(==[0-9]+==ERROR|SUMMARY|fuzz invariant failed|.*runtime error)' "$log" | head -n 5 | sed 's/^/  /'
         sed -n 's/.*Test unit written to \(.*\)/  input kept: \1/p' "$log"
+        # The input itself, so that a finding on a machine whose files are gone can be replayed.
+        grep -m 1 '^Base64: ' "$log" | cut -c 1-2000 | sed 's/^/  input /'
         return 1
     fi
 }

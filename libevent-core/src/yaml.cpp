@@ -390,6 +390,14 @@ std::string prescan(std::string_view in, std::string& out, std::size_t& i) {
                 if (comment_after_plain || last != 'x') return "expected '<document start>', but found ','";
                 out += ' ';
             }
+            // A '!' or '&' in column 0 continuing a top-level plain scalar is more of its text to
+            // PyYAML; yaml-cpp would end the scalar there and read a tag or anchor, and on `!,`
+            // it runs out of memory (`&c- :a` LF `!,`: a fuzzing find). Indented, it stays text.
+            if ((c == '!' || c == '&') && !node_start && i > 0 && in[i - 1] == '\n' && !block && last == 'x') {
+                if (comment_after_plain)
+                    return std::string("expected '<document start>', but found ") + (c == '!' ? "'<tag>'" : "'<anchor>'");
+                out += ' ';
+            }
             if (node_start && (c == '[' || c == '{')) {
                 depth = 1, entry_start = true, last = '[', block = true;
             } else if (node_start && (c == '\'' || c == '"')) {

@@ -1,7 +1,6 @@
 // event-fire --lines: each input line is "TAG<TAB>JSON" (state-event's output) or
-// {"tag": ..., "data": ...} (state-event --json-lines), parsed with parse_json and packed with
-// encode_body as event-fire does. The line parser is private to tools/event-fire/fire.cpp, so
-// parse_line below follows it; exposing it there as a function would let this target call it.
+// {"tag": ..., "data": ...} (state-event --json-lines), parsed by the library's parse_event_line
+// and packed with encode_body, as event-fire does.
 // Invariants: a line that encodes decodes back to its tag and data (plus _stamp) and frames to
 // itself; a refusal is a data error; and what state-event prints for that event, in either
 // form, reads back to the same tag and data (the replay loses nothing).
@@ -11,6 +10,7 @@
 #include "tagbus/event.hpp"
 #include "tagbus/frame.hpp"
 #include "tagbus/json.hpp"
+#include "tagbus/lines.hpp"
 #include "tagbus/output.hpp"
 #include "tagbus/value.hpp"
 
@@ -18,35 +18,10 @@ using namespace tagbus;
 
 namespace {
 
-result<void> parse_line(std::string_view line, std::string& tag, value& data) {
-    if (line[0] == '{') {
-        auto obj = parse_json(line);
-        if (!obj) return obj.error();
-        const value* tv = nullptr;
-        const value* dv = nullptr;
-        if (const map_t* m = obj->map())
-            for (const auto& mem : *m) {
-                if (mem.key.str() && *mem.key.str() == "tag") tv = &mem.val;
-                if (mem.key.str() && *mem.key.str() == "data") dv = &mem.val;
-            }
-        if (!tv || !tv->str() || !dv) return fail(status::data, "expected an object with \"tag\" and \"data\"");
-        tag = *tv->str();
-        data = *dv;
-        return {};
-    }
-    const auto tab = line.find('\t');
-    if (tab == std::string_view::npos) return fail(status::data, "expected TAG<TAB>JSON (state-event's output)");
-    tag = std::string(line.substr(0, tab));
-    auto d = parse_json(line.substr(tab + 1));
-    if (!d) return d.error();
-    data = std::move(*d);
-    return {};
-}
-
 void check_line(std::string_view line) {
     std::string tag;
     value data;
-    auto parsed = parse_line(line, tag, data);
+    auto parsed = parse_event_line(line, tag, data);
     if (!parsed) {
         FUZZ_CHECK(parsed.error().code == status::data);
         return;
@@ -83,7 +58,7 @@ void check_line(std::string_view line) {
         if (f == output_format::json_lines) FUZZ_CHECK(out.find('\n') == std::string::npos);
         std::string tag2;
         value data2;
-        auto again = parse_line(out, tag2, data2);
+        auto again = parse_event_line(out, tag2, data2);
         FUZZ_CHECK(again);
         FUZZ_CHECK(tag2 == ev->tag);
         FUZZ_CHECK(data2 == ev->data);

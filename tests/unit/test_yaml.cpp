@@ -222,6 +222,15 @@ TEST_CASE("a ',' starting a line: PyYAML's reading, and yaml-cpp never runs away
         {"|\n a\n,", "error: invalid YAML at line 3, column 1: expected <block end>, but found ','"},
         {"a:\n  b: |\n    x\n,", "error: invalid YAML at line 4, column 1: expected <block end>, but found ','"},
         {"a: >\n  x\n\n  y\nb: 1", "{str:a=str:x\ny\n,str:b=int:1}"},
+        // A tag or anchor in column 0 continues a top-level plain scalar (a fuzzing find:
+        // `&c- :a` LF `!,` ran yaml-cpp out of memory).
+        {"&c- :a\n!,", "str::a !,"},
+        {"&c a\n!,", "str:a !,"},
+        {"a\n!b", "str:a !b"},
+        {"a\n&x b", "str:a &x b"},
+        {"a\n!, x", "str:a !, x"},
+        {"a\n#c\n!b c", "error: invalid YAML at line 3, column 1: expected '<document start>', but found '<tag>'"},
+        {"a\n#c\n&x", "error: invalid YAML at line 3, column 1: expected '<document start>', but found '<anchor>'"},
     };
     for (const auto& r : rows) {
         CAPTURE(r.text);

@@ -12,6 +12,7 @@
 #include "tagbus/client.hpp"
 #include "tagbus/event.hpp"
 #include "tagbus/json.hpp"
+#include "tagbus/lines.hpp"
 #include "tagbus/output.hpp"
 #include "tagbus/yaml.hpp"
 
@@ -253,33 +254,7 @@ int fire_lines(std::string_view tool, const fire_target& t, const replay_options
         if (line.empty()) continue;
         std::string tag;
         value data;
-        // state-event --json-lines: a JSON object, which never holds a raw TAB (json.dumps
-        // escapes it); a line with a TAB is TAG<TAB>JSON, even when the tag starts with '{'.
-        if (line[0] == '{' && line.find('\t') == std::string::npos) {
-            auto obj = parse_json(line);
-            // tv and dv point into *obj, which outlives them (never into a temporary copy).
-            const value* tv = nullptr;
-            const value* dv = nullptr;
-            if (const map_t* m = obj ? obj->map() : nullptr) {
-                for (const auto& mem : *m) {
-                    if (mem.key.str() && *mem.key.str() == "tag") tv = &mem.val;
-                    if (mem.key.str() && *mem.key.str() == "data") dv = &mem.val;
-                }
-            }
-            if (!obj) bad = obj.error();
-            else if (!tv || !tv->str() || !dv) bad = failure{status::data, "expected an object with \"tag\" and \"data\""};
-            else tag = *tv->str(), data = *dv;
-        } else {
-            auto tab = line.find('\t');
-            if (tab == std::string::npos) {
-                bad = failure{status::data, "expected TAG<TAB>JSON (state-event's output)"};
-            } else {
-                tag = line.substr(0, tab);
-                auto d = parse_json(std::string_view(line).substr(tab + 1));
-                if (!d) bad = d.error();
-                else data = std::move(*d);
-            }
-        }
+        if (auto r = parse_event_line(line, tag, data); !r) bad = r.error();
         if (!bad) {
             // Pacing: each event has a due time, and waits for it (what went before is written
             // out first) before it is stamped, so that its _stamp is its time of firing.
