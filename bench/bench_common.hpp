@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "tagbus/event.hpp"
-#include "tagbus/frame.hpp"
+#include "wire/frame.hpp"
 #include "tagbus/value.hpp"
 
 namespace bench {

@@ -11,7 +11,7 @@
 #include <string>
 #include <variant>
 
-#include "tagbus/args.hpp"
+#include "salt/args.hpp"
 
 namespace {
 

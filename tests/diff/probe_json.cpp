@@ -14,7 +14,7 @@
 #include <string>
 #include <string_view>
 
-#include "tagbus/json.hpp"
+#include "render/json.hpp"
 #include "tagbus/value.hpp"
 
 namespace {

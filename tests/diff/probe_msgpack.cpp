@@ -13,7 +13,7 @@
 #include <string_view>
 
 #include "tagbus/event.hpp"
-#include "tagbus/frame.hpp"
+#include "wire/frame.hpp"
 #include "tagbus/value.hpp"
 
 namespace {
@@ -48,21 +48,21 @@ tagbus::result<std::string> frames(std::string_view body) {
     for (std::string_view part : {std::string_view(out).substr(0, half), std::string_view(out).substr(half)}) {
         d.feed(part);
         while (d.next(got)) {
-            if (got != body) return tagbus::fail(tagbus::status::software, "decoded body differs");
+            if (got != body) return tagbus::fail(tagbus::errc::internal, "decoded body differs");
             ++seen;
         }
     }
     if (d.error()) return *d.error();
-    if (seen != 2) return tagbus::fail(tagbus::status::software, "decoded " + std::to_string(seen) + " frames");
+    if (seen != 2) return tagbus::fail(tagbus::errc::internal, "decoded " + std::to_string(seen) + " frames");
     return out;
 }
 
 tagbus::result<std::string> trimmed(std::string_view in) {
-    if (in.size() < 8) return tagbus::fail(tagbus::status::data, "short trim record");
+    if (in.size() < 8) return tagbus::fail(tagbus::errc::data, "short trim record");
     auto v = tagbus::unpack(in.substr(8));
     if (!v) return v.error();
     tagbus::map_t* m = v->map();
-    if (!m) return tagbus::fail(tagbus::status::data, "trim record is not a map");
+    if (!m) return tagbus::fail(tagbus::errc::data, "trim record is not a map");
     tagbus::trim_to_max_event_size(*m, static_cast<std::size_t>(get_be(in, 0, 8)));
     return tagbus::pack(*v);
 }
@@ -86,7 +86,7 @@ int main() {
         tagbus::result<std::string> r = kind == 'v'   ? repack(payload)
                                         : kind == 'f' ? frames(payload)
                                         : kind == 't' ? trimmed(payload)
-                                                      : tagbus::fail(tagbus::status::usage, "unknown record kind");
+                                                      : tagbus::fail(tagbus::errc::invalid, "unknown record kind");
         if (r) put_record(out, true, *r);
         else put_record(out, false, r.error().message);
     }

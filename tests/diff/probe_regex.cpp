@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "tagbus/match.hpp"
+#include "salt/match.hpp"
 
 int main() {
     std::string in((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());

@@ -10,7 +10,7 @@
 #include <string>
 
 #include "fuzz.hpp"
-#include "tagbus/config.hpp"
+#include "host/config.hpp"
 
 using namespace tagbus;
 
@@ -58,7 +58,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     req.config_dir = dir;
     auto cfg = resolve_config(req, env);
     if (!cfg) {
-        FUZZ_CHECK(cfg.error().code == status::config);
+        FUZZ_CHECK(cfg.error().code == errc::config);
         FUZZ_CHECK(cfg.error().message.find(dir) != std::string::npos);
         return 0;
     }

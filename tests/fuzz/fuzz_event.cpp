@@ -10,8 +10,8 @@
 
 #include "fuzz.hpp"
 #include "tagbus/event.hpp"
-#include "tagbus/json.hpp"
-#include "tagbus/output.hpp"
+#include "render/json.hpp"
+#include "render/output.hpp"
 #include "tagbus/value.hpp"
 
 using namespace tagbus;

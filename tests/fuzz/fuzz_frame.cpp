@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "fuzz.hpp"
-#include "tagbus/frame.hpp"
+#include "wire/frame.hpp"
 
 using namespace tagbus;
 

@@ -5,7 +5,7 @@
 #include <string>
 
 #include "fuzz.hpp"
-#include "tagbus/json.hpp"
+#include "render/json.hpp"
 #include "tagbus/value.hpp"
 
 using namespace tagbus;
@@ -14,7 +14,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const std::string_view text(reinterpret_cast<const char*>(data), size);
     auto v = parse_json(text);
     if (!v) {
-        FUZZ_CHECK(v.error().code == status::data);
+        FUZZ_CHECK(v.error().code == errc::data);
         FUZZ_CHECK(v.error().message.find("line ") != std::string::npos);
         return 0;
     }

@@ -8,10 +8,10 @@
 
 #include "fuzz.hpp"
 #include "tagbus/event.hpp"
-#include "tagbus/frame.hpp"
-#include "tagbus/json.hpp"
-#include "tagbus/lines.hpp"
-#include "tagbus/output.hpp"
+#include "wire/frame.hpp"
+#include "render/json.hpp"
+#include "render/lines.hpp"
+#include "render/output.hpp"
 #include "tagbus/value.hpp"
 
 using namespace tagbus;
@@ -23,12 +23,12 @@ void check_line(std::string_view line) {
     value data;
     auto parsed = parse_event_line(line, tag, data);
     if (!parsed) {
-        FUZZ_CHECK(parsed.error().code == status::data);
+        FUZZ_CHECK(parsed.error().code == errc::data);
         return;
     }
     auto body = encode_body(tag, data, default_max_event_size);
     if (!body) {
-        FUZZ_CHECK(body.error().code == status::data);
+        FUZZ_CHECK(body.error().code == errc::data);
         return;
     }
     auto ev = decode_body(*body);

@@ -8,10 +8,10 @@
 #include <vector>
 
 #include "fuzz.hpp"
-#include "tagbus/args.hpp"
-#include "tagbus/json.hpp"
+#include "salt/args.hpp"
+#include "render/json.hpp"
 #include "tagbus/value.hpp"
-#include "tagbus/yaml.hpp"
+#include "salt/yaml.hpp"
 
 using namespace tagbus;
 
@@ -19,7 +19,7 @@ namespace {
 
 void check_loaded(const result<value>& v) {
     if (!v) {
-        FUZZ_CHECK(v.error().code == status::data);
+        FUZZ_CHECK(v.error().code == errc::data);
         FUZZ_CHECK(!v.error().message.empty());
         return;
     }
@@ -81,7 +81,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
     std::vector<std::pair<std::string, value>> extra;
     auto bound = bind_params(args, {"data", "tag", "preload", "with_env", "with_grains", "with_pillar"}, &extra);
-    if (!bound) FUZZ_CHECK(bound.error().code == status::usage);
+    if (!bound) FUZZ_CHECK(bound.error().code == errc::invalid);
 
     bool big_int = false;
     check_loaded(salt_yaml_load(words.back(), big_int));

@@ -15,9 +15,9 @@
 #include <system_error>
 #include <vector>
 
-#include "tagbus/loop.hpp"
-#include "tagbus/paths.hpp"
-#include "tagbus/server.hpp"
+#include "net/loop.hpp"
+#include "host/paths.hpp"
+#include "net/server.hpp"
 #include "tagbus/value.hpp"
 
 namespace test_support {

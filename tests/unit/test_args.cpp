@@ -9,7 +9,8 @@
 #include <variant>
 #include <vector>
 
-#include "tagbus/args.hpp"
+#include "salt/args.hpp"
+#include "py/py.hpp"
 
 using namespace tagbus;
 using test_support::typed;
@@ -166,7 +167,7 @@ TEST_CASE("bind_params: Python call binding for state.event") {
 
     auto many = bind_params(parse_salt_args({"a", "b", "c", "d", "e", "f", "g"}), params);
     REQUIRE_FALSE(many);
-    CHECK(many.error().code == status::usage);
+    CHECK(many.error().code == errc::invalid);
     CHECK(many.error().message == "takes at most 6 arguments (7 given)");
     auto one = bind_params(parse_salt_args({"a", "b"}), {"x"});
     REQUIRE_FALSE(one);
@@ -174,7 +175,7 @@ TEST_CASE("bind_params: Python call binding for state.event") {
 
     auto unknown = bind_params(parse_salt_args({"foo=1"}), params);
     REQUIRE_FALSE(unknown);
-    CHECK(unknown.error().code == status::usage);
+    CHECK(unknown.error().code == errc::invalid);
     CHECK(unknown.error().message == "unexpected keyword argument 'foo'");
 
     auto twice = bind_params(parse_salt_args({"*", "5", "count=1"}), params);

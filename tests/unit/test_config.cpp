@@ -11,9 +11,9 @@
 #include <string>
 #include <vector>
 
-#include "tagbus/config.hpp"
-#include "tagbus/paths.hpp"
-#include "tagbus/yaml.hpp"
+#include "host/config.hpp"
+#include "host/paths.hpp"
+#include "salt/yaml.hpp"
 
 using namespace tagbus;
 namespace fs = std::filesystem;
@@ -115,7 +115,7 @@ TEST_CASE("parse_node") {
     CHECK(*parse_node("minion") == node_kind::minion);
     CHECK(to_string(node_kind::master) == "master");
     CHECK(to_string(node_kind::minion) == "minion");
-    CHECK_FAILS(error_of(parse_node("syndic")), status::usage, "unknown node 'syndic' (expected master or minion)");
+    CHECK_FAILS(error_of(parse_node("syndic")), errc::invalid, "unknown node 'syndic' (expected master or minion)");
 }
 
 TEST_CASE("sock_dir: each source in order of precedence") {
@@ -150,7 +150,7 @@ TEST_CASE("sock_dir: each source in order of precedence") {
     CHECK(sock(r, e) == dir_src{"/var/run/salt/master", "Salt's default"});
 
     r.sock_dir = "";
-    CHECK_FAILS(err(r, e), status::usage, "empty sock_dir on the command line");
+    CHECK_FAILS(err(r, e), errc::invalid, "empty sock_dir on the command line");
 }
 
 TEST_CASE("config files: <node>.d/*.conf in name order, later keys win") {
@@ -207,11 +207,11 @@ TEST_CASE("config files: only .d files, default_include and include") {
     CHECK(ok(req_for(node_kind::minion, d), e).sock_dir == "/s/home");
 
     d.put("minion", "include: 42\n");
-    CHECK_FAILS(err(req_for(node_kind::minion, d)), status::config,
+    CHECK_FAILS(err(req_for(node_kind::minion, d)), errc::config,
                 "invalid include 42 in " + d.path + "/minion (expected a file pattern or a list of them)");
     d.put("minion", "default_include: [loop.conf]\n");
     d.put("loop.conf", "include: loop.conf\n");
-    CHECK_FAILS(err(req_for(node_kind::minion, d)), status::config,
+    CHECK_FAILS(err(req_for(node_kind::minion, d)), errc::config,
                 "includes nested deeper than 16 at " + d.path + "/loop.conf");
 }
 
@@ -220,10 +220,10 @@ TEST_CASE("config files: errors name the file") {
     auto r = req_for(node_kind::minion, d);
 
     d.put("minion", "- a\n- b\n");
-    CHECK_FAILS(err(r), status::config,
+    CHECK_FAILS(err(r), errc::config,
                 "invalid config file " + d.path + "/minion: expected a mapping of options, not a list");
     d.put("minion", "just words\n");
-    CHECK_FAILS(err(r), status::config,
+    CHECK_FAILS(err(r), errc::config,
                 "invalid config file " + d.path + "/minion: expected a mapping of options, not a string");
     d.put("minion", "# only comments\n");
     CHECK(ok(r).config_file == d.path + "/minion");
@@ -233,19 +233,19 @@ TEST_CASE("config files: errors name the file") {
     const std::string x = d.put("minion.d/x.conf", bad_yaml);
     const std::string why = error_of(salt_yaml_load(bad_yaml)).message;
     REQUIRE(why.rfind("invalid YAML at line 2, column ", 0) == 0);
-    CHECK_FAILS(err(r), status::config, "invalid YAML in " + x + why.substr(12));
+    CHECK_FAILS(err(r), errc::config, "invalid YAML in " + x + why.substr(12));
     fs::remove(d.path + "/minion.d/x.conf");
 
     fs::remove(d.path + "/minion");
     fs::create_directory(d.path + "/minion");
-    CHECK_FAILS(err(r), status::config, "cannot read " + d.path + "/minion: Is a directory");
+    CHECK_FAILS(err(r), errc::config, "cannot read " + d.path + "/minion: Is a directory");
     fs::remove(d.path + "/minion");
 
     // Permission checks do not apply to root.
     if (::geteuid() != 0) {
         const std::string p = d.put("minion", "id: x\n");
         ::chmod(p.c_str(), 0);
-        CHECK_FAILS(err(r), status::config, "cannot read " + p + ": Permission denied");
+        CHECK_FAILS(err(r), errc::config, "cannot read " + p + ": Permission denied");
     }
 }
 
@@ -256,13 +256,13 @@ TEST_CASE("config files: what the YAML parser must never see") {
     // Issue 9, defect 12: six bytes that made yaml-cpp run for 22 s and 1.9 GB. PyYAML reads them
     // as the string ':a ,', which is not a mapping of options.
     const std::string p = d.put("minion", "&c:a\n,");
-    CHECK_FAILS(err(r), status::config, "invalid config file " + p + ": expected a mapping of options, not a string");
+    CHECK_FAILS(err(r), errc::config, "invalid config file " + p + ": expected a mapping of options, not a string");
     d.put("minion", "- a\n,");
-    CHECK_FAILS(err(r), status::config, "invalid YAML in " + p + " at line 2, column 1: expected <block end>, but found ','");
+    CHECK_FAILS(err(r), errc::config, "invalid YAML in " + p + " at line 2, column 1: expected <block end>, but found ','");
 
     // Larger than 1 MiB: refused before parsing, whatever it holds.
     d.put("minion", "id: x\n" + std::string(max_config_size, '#'));
-    CHECK_FAILS(err(r), status::config, "cannot read " + p + ": larger than 1 MiB, the limit for a config file");
+    CHECK_FAILS(err(r), errc::config, "cannot read " + p + ": larger than 1 MiB, the limit for a config file");
     d.put("minion", "id: x\n" + std::string(max_config_size - 6, '#'));
     CHECK(ok(r).id == "x");
 }
@@ -271,10 +271,10 @@ TEST_CASE("a config folder that was asked for must exist") {
     temp_dir d;
     auto r = req_for(node_kind::minion, d);
     r.config_dir = d.path + "/nope";
-    CHECK_FAILS(err(r), status::config, "cannot read config folder " + d.path + "/nope: No such file or directory");
+    CHECK_FAILS(err(r), errc::config, "cannot read config folder " + d.path + "/nope: No such file or directory");
     const std::string f = d.put("file", "");
     r.config_dir = f;
-    CHECK_FAILS(err(r), status::config, "cannot read config folder " + f + ": Not a directory");
+    CHECK_FAILS(err(r), errc::config, "cannot read config folder " + f + ": Not a directory");
     // The default /etc/salt may be missing: a machine without Salt.
     r.config_dir.reset();
     fake_env e;
@@ -318,7 +318,7 @@ TEST_CASE("root_dir re-roots sock_dir as Salt's prepend_root_dir does") {
     CHECK(ok(req_for(node_kind::master, d), e).sock_dir == "/elsewhere");
 
     d.put("master", "root_dir: [1]\n");
-    CHECK_FAILS(err(req_for(node_kind::master, d)), status::config,
+    CHECK_FAILS(err(req_for(node_kind::master, d)), errc::config,
                 "invalid root_dir (a list) in " + d.path + "/master (expected a non-empty string)");
 }
 
@@ -395,7 +395,7 @@ TEST_CASE("ipc_mode tcp: ports, ipv6 and endpoints") {
     minion.ipc_mode = "tcp";
     CHECK(ok(minion).tcp);
     minion.ipc_mode = "udp";
-    CHECK_FAILS(err(minion), status::usage, "invalid --ipc-mode 'udp' (expected ipc or tcp)");
+    CHECK_FAILS(err(minion), errc::invalid, "invalid --ipc-mode 'udp' (expected ipc or tcp)");
     minion.ipc_mode.reset();
 
     const std::string f = d.path + "/minion";
@@ -429,12 +429,12 @@ TEST_CASE("ipc_mode tcp: ports, ipv6 and endpoints") {
     for (const auto& x : rows) {
         CAPTURE(x.yaml);
         d.put("minion", x.yaml);
-        CHECK_FAILS(err(minion), status::config, x.message);
+        CHECK_FAILS(err(minion), errc::config, x.message);
     }
     // The key is named with the .d file that set it.
     d.put("minion", "ipc_mode: tcp\n");
     const std::string g = d.put("minion.d/p.conf", "tcp_pub_port: 99999\n");
-    CHECK_FAILS(err(minion), status::config,
+    CHECK_FAILS(err(minion), errc::config,
                 "invalid tcp_pub_port 99999 in " + g + " (expected a port number from 1 to 65535)");
 }
 
@@ -559,7 +559,7 @@ TEST_CASE("minion_hash: the SALT-WIRE §1.1 table and every hashlib name") {
         CHECK(*h == x.hash);
     }
     for (const char* bad : {"foo", "sha3-256", "SHA-256", "shake_128", ""})
-        CHECK_FAILS(error_of(minion_hash("web01", bad)), status::config,
+        CHECK_FAILS(error_of(minion_hash("web01", bad)), errc::config,
                     "unknown hash_type '" + std::string(bad) + "'");
 }
 
@@ -582,7 +582,7 @@ TEST_CASE("bus_paths: socket names and the sun_path limit") {
     c.hash_type = "md5";
     CHECK(bus_paths(c)->pub.path == "/var/run/salt/minion/minion_event_2f527604e1_pub.ipc");
     c.hash_type = "nope";
-    CHECK_FAILS(error_of(bus_paths(c)), status::config, "unknown hash_type 'nope'");
+    CHECK_FAILS(error_of(bus_paths(c)), errc::config, "unknown hash_type 'nope'");
 
     // The minion pull name is the longest: 33 bytes after "<sock_dir>/".
     c.hash_type = "sha256";
@@ -592,14 +592,14 @@ TEST_CASE("bus_paths: socket names and the sun_path limit") {
     REQUIRE(eps);
     CHECK(eps->pull.path.size() == 107);
     c.sock_dir = "/" + fits + "d";
-    CHECK_FAILS(error_of(bus_paths(c)), status::config,
+    CHECK_FAILS(error_of(bus_paths(c)), errc::config,
                 "socket path /" + fits +
                     "d/minion_event_1f94fe445b_pull.ipc is 108 bytes; the limit is 107 "
                     "(choose a shorter sock_dir)");
 
     c.node = node_kind::master;
     c.sock_dir = "/" + std::string(100, 'm');
-    CHECK_FAILS(error_of(bus_paths(c)), status::config,
+    CHECK_FAILS(error_of(bus_paths(c)), errc::config,
                 "socket path " + c.sock_dir +
                     "/master_event_pub.ipc is 122 bytes; the limit is 107 "
                     "(choose a shorter sock_dir)");
@@ -625,19 +625,19 @@ TEST_CASE("framing: --framing > TAGBUS_FRAMING > config > legacy") {
     CHECK(ok(r, e).pull_framing == framing::prefixed);
 
     r.framing = "auto";
-    CHECK_FAILS(err(r, e), status::usage, "invalid --framing 'auto' (expected legacy or prefixed)");
+    CHECK_FAILS(err(r, e), errc::invalid, "invalid --framing 'auto' (expected legacy or prefixed)");
     r.framing.reset();
     e.vars["TAGBUS_FRAMING"] = "Legacy";
-    CHECK_FAILS(err(r, e), status::config, "invalid TAGBUS_FRAMING 'Legacy' (expected legacy or prefixed)");
+    CHECK_FAILS(err(r, e), errc::config, "invalid TAGBUS_FRAMING 'Legacy' (expected legacy or prefixed)");
     e.vars.clear();
     d.put("master", "framing: lengthy\n");
-    CHECK_FAILS(err(r, e), status::config, "invalid framing 'lengthy' in " + f + " (expected legacy or prefixed)");
+    CHECK_FAILS(err(r, e), errc::config, "invalid framing 'lengthy' in " + f + " (expected legacy or prefixed)");
     d.put("master", "framing: 4\n");
-    CHECK_FAILS(err(r, e), status::config, "invalid framing 4 in " + f + " (expected a string)");
+    CHECK_FAILS(err(r, e), errc::config, "invalid framing 4 in " + f + " (expected a string)");
     // A bad --framing is reported before a bad file is even read.
     d.put("master", "framing: [\n");
     r.framing = "x";
-    CHECK(err(r, e).code == status::usage);
+    CHECK(err(r, e).code == errc::invalid);
 }
 
 TEST_CASE("environment::process is the real process") {

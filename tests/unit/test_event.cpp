@@ -65,7 +65,7 @@ TEST_CASE("split_body splits at the first blank line") {
     for (const char* bad : {"", "tag\n", "tag\nx\n"}) {
         auto s = split_body(bad);
         REQUIRE_FALSE(s.has_value());
-        CHECK(s.error().code == status::data);
+        CHECK(s.error().code == errc::data);
         CHECK(s.error().message == "event body has no blank line after the tag");
     }
 }
@@ -96,7 +96,7 @@ TEST_CASE("decode_body errors") {
         CAPTURE(r.body);
         auto e = decode_body(r.body);
         REQUIRE_FALSE(e.has_value());
-        CHECK(e.error().code == status::data);
+        CHECK(e.error().code == errc::data);
         CHECK(e.error().message == r.message);
     }
 }
@@ -118,7 +118,7 @@ TEST_CASE("check_tag") {
         CAPTURE(std::string(r.tag));
         auto c = check_tag(r.tag);
         REQUIRE_FALSE(c.has_value());
-        CHECK(c.error().code == status::data);
+        CHECK(c.error().code == errc::data);
         CHECK(c.error().message == r.message);
     }
 }
@@ -210,7 +210,7 @@ TEST_CASE("encode_body errors") {
         value data = r.data;
         auto body = encode_body(r.tag, data, default_max_event_size);
         REQUIRE_FALSE(body.has_value());
-        CHECK(body.error().code == status::data);
+        CHECK(body.error().code == errc::data);
         CHECK(body.error().message == r.message);
     }
 }
@@ -334,7 +334,7 @@ TEST_CASE("ext78_isoformat errors") {
         CAPTURE(r.payload);
         auto iso = ext78_isoformat(r.payload);
         REQUIRE_FALSE(iso.has_value());
-        CHECK(iso.error().code == status::data);
+        CHECK(iso.error().code == errc::data);
         std::string shown;
         for (char c : r.payload) {
             const auto b = static_cast<unsigned char>(c);

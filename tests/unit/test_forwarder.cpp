@@ -19,12 +19,12 @@
 #include <vector>
 
 #include "tagbus/event.hpp"
-#include "tagbus/forwarder.hpp"
-#include "tagbus/frame.hpp"
-#include "tagbus/json.hpp"
-#include "tagbus/loop.hpp"
-#include "tagbus/master_event.hpp"
-#include "tagbus/server.hpp"
+#include "net/forwarder.hpp"
+#include "wire/frame.hpp"
+#include "render/json.hpp"
+#include "net/loop.hpp"
+#include "salt/master_event.hpp"
+#include "net/server.hpp"
 
 using namespace tagbus;
 using namespace test_support;
@@ -445,5 +445,5 @@ TEST_CASE("forward_target: on with --master-sock-dir or a master config file, of
     }
     auto bad = forward_target(minion, req, env);
     REQUIRE_FALSE(bad.has_value());
-    CHECK(bad.error().code == status::config);
+    CHECK(bad.error().code == errc::config);
 }

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "tagbus/frame.hpp"
+#include "wire/frame.hpp"
 #include "tagbus/value.hpp"
 
 using namespace tagbus;
@@ -124,7 +124,7 @@ TEST_CASE("parse_framing") {
     for (const char* bad : {"Legacy", "auto", ""}) {
         auto r = parse_framing(bad);
         REQUIRE_FALSE(r.has_value());
-        CHECK(r.error().code == status::usage);
+        CHECK(r.error().code == errc::invalid);
         CHECK(r.error().message == "unknown framing '" + std::string(bad) + "' (expected legacy or prefixed)");
     }
 }
@@ -250,7 +250,7 @@ TEST_CASE("decoder errors") {
         drain(d, out);
         CHECK(out.bodies.empty());
         REQUIRE(d.error() != nullptr);
-        CHECK(d.error()->code == status::data);
+        CHECK(d.error()->code == errc::data);
         CHECK(out.error == r.message);
         // Fed one byte at a time, the decoder fails as it does with the whole stream.
         frame_decoder bytewise(r.max);

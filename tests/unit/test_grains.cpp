@@ -13,7 +13,7 @@
 #include <utility>
 #include <vector>
 
-#include "tagbus/grains.hpp"
+#include "host/grains.hpp"
 
 using namespace tagbus;
 namespace fs = std::filesystem;
@@ -237,7 +237,9 @@ TEST_CASE("a fake Debian 12 host: exact values and types") {
         {"biosversion", "1.16.2-debian-1.16.2-1"},
         {"biosreleasedate", "04/01/2014"},
     };
-    for (const auto& [key, want] : expected) {
+    for (const auto& row : expected) {
+        const auto& key = row.first;
+        const auto& want = row.second;
         CAPTURE(key);
         const value* got = get(m, key);
         REQUIRE(got != nullptr);
@@ -452,14 +454,14 @@ TEST_CASE("static grains: the grains file, then the config's grains: map") {
         h.put("salt/grains", "roles:\n  - web\nbad: [1, 2\n");
         auto g = collect_grains(req);
         REQUIRE_FALSE(g);
-        CHECK(g.error().code == status::config);
+        CHECK(g.error().code == errc::config);
         CHECK(g.error().message == "invalid YAML in " + h.path + "/salt/grains at line 4, column 1: end of sequence flow not found");
     }
     SUBCASE("a grains file that is not a mapping") {
         h.put("salt/grains", "- web\n- db\n");
         auto g = collect_grains(req);
         REQUIRE_FALSE(g);
-        CHECK(g.error().code == status::config);
+        CHECK(g.error().code == errc::config);
         CHECK(g.error().message == "invalid grains file " + h.path + "/salt/grains: not a mapping");
     }
 }
@@ -647,7 +649,9 @@ TEST_CASE("this host: every core grain with its type") {
         {"username", str}, {"groupname", str}, {"pid", uint}, {"cwd", str}, {"locale_info", map},
         {"kernelparams", arr}, {"disks", arr}, {"ssds", arr}, {"gpus", arr}, {"num_gpus", uint}, {"efi", boolean},
         {"efi-secure-boot", boolean}};
-    for (const auto& [key, k] : keys) {
+    for (const auto& row : keys) {
+        const auto& key = row.first;
+        const auto& k = row.second;
         CAPTURE(key);
         const value* v = get(*g, key);
         REQUIRE(v != nullptr);

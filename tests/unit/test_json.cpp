@@ -7,7 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "tagbus/json.hpp"
+#include "render/json.hpp"
+#include "py/py.hpp"
 
 using namespace tagbus;
 using namespace std::string_literals;
@@ -534,7 +535,7 @@ TEST_CASE("parse_json errors name line and column") {
         CAPTURE(r.text);
         auto res = parse_json(r.text);
         REQUIRE_FALSE(res);
-        CHECK(res.error().code == status::data);
+        CHECK(res.error().code == errc::data);
         CHECK(res.error().message == r.message);
     }
 }

@@ -11,8 +11,8 @@
 #include <string>
 
 #include "support.hpp"
-#include "tagbus/json.hpp"
-#include "tagbus/output.hpp"
+#include "render/json.hpp"
+#include "render/output.hpp"
 #include "tagbus/value.hpp"
 
 using namespace tagbus;
@@ -260,7 +260,7 @@ TEST_CASE("data with bytes after the object is dropped, not printed (SALT-WIRE Â
             std::string out = "kept";
             auto r = format_packed_event("t", packed, output_options{output_format::salt, pretty, false}, out);
             REQUIRE_FALSE(r);
-            CHECK(r.error().code == status::data);
+            CHECK(r.error().code == errc::data);
             CHECK(r.error().message.find("trailing byte") != std::string::npos);
             CHECK(out == "kept");
         }
@@ -285,7 +285,7 @@ TEST_CASE("format_packed_event equals format_event for every output mode") {
     std::string out = "kept";
     auto bad = format_packed_event("t", test_support::unhex("92 01"), output_options{}, out);
     REQUIRE_FALSE(bad);
-    CHECK(bad.error().code == status::data);
+    CHECK(bad.error().code == errc::data);
     CHECK(bad.error().message == "truncated msgpack at byte 2");
     CHECK(out == "kept");
 }

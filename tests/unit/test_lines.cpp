@@ -2,8 +2,8 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
-#include "tagbus/json.hpp"
-#include "tagbus/lines.hpp"
+#include "render/json.hpp"
+#include "render/lines.hpp"
 
 using namespace tagbus;
 

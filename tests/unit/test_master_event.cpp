@@ -11,9 +11,9 @@
 #include <vector>
 
 #include "tagbus/event.hpp"
-#include "tagbus/frame.hpp"
-#include "tagbus/json.hpp"
-#include "tagbus/master_event.hpp"
+#include "wire/frame.hpp"
+#include "render/json.hpp"
+#include "salt/master_event.hpp"
 
 using namespace tagbus;
 using namespace test_support;
@@ -184,7 +184,7 @@ TEST_CASE("route A: requests Salt cannot forward are refused whole, naming the f
         CAPTURE(r.request);
         auto got = route_a_events("web01", json(r.request));
         REQUIRE_FALSE(got.has_value());
-        CHECK(got.error().code == status::data);
+        CHECK(got.error().code == errc::data);
         CHECK(got.error().message == r.message);
     }
 }
@@ -250,7 +250,7 @@ TEST_CASE("route B: errors") {
         CAPTURE(r.preload);
         auto got = route_b_events("web01", r.tag, json("{}"), json(r.preload));
         REQUIRE_FALSE(got.has_value());
-        CHECK(got.error().code == status::data);
+        CHECK(got.error().code == errc::data);
         CHECK(got.error().message == r.message);
     }
 }

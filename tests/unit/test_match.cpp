@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "tagbus/match.hpp"
+#include "salt/match.hpp"
 
 using namespace tagbus;
 
@@ -149,7 +149,7 @@ TEST_CASE("parse_match_type") {
     CHECK(*parse_match_type("fnmatch") == match_type::fnmatch);
     auto bad = parse_match_type("foo");
     REQUIRE_FALSE(bad);
-    CHECK(bad.error().code == status::usage);
+    CHECK(bad.error().code == errc::invalid);
     CHECK(bad.error().message == "unknown match type 'foo' (expected startswith, endswith, find, regex or fnmatch)");
 }
 
@@ -187,7 +187,7 @@ TEST_CASE("event_matcher match types (SALT-WIRE 5)") {
 TEST_CASE("event_matcher rejects an invalid regex") {
     auto m = make_event_matcher(match_type::regex, "(");
     REQUIRE_FALSE(m);
-    CHECK(m.error().code == status::usage);
+    CHECK(m.error().code == errc::invalid);
     CHECK(m.error().message == "invalid regex '(': missing ), unterminated subpattern");
     // Python's rules, not PCRE2's: a global flag is never at the start after Salt's "^".
     auto flag = make_event_matcher(match_type::regex, "(?i)myco");

@@ -1,7 +1,7 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
-#include "tagbus/output.hpp"
+#include "render/output.hpp"
 
 using namespace tagbus;
 

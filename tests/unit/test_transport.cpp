@@ -27,10 +27,10 @@
 #include <thread>
 #include <vector>
 
-#include "tagbus/client.hpp"
-#include "tagbus/frame.hpp"
-#include "tagbus/loop.hpp"
-#include "tagbus/server.hpp"
+#include "net/client.hpp"
+#include "wire/frame.hpp"
+#include "net/loop.hpp"
+#include "net/server.hpp"
 
 using namespace tagbus;
 using namespace test_support;
@@ -452,7 +452,7 @@ TEST_CASE("a subscriber reports lost once, reconnects when the bus is back, and 
         REQUIRE(run_until(loop, [&] { return r.states.size() == 2; }));
         CHECK(r.states[1] == link_state::lost);
         REQUIRE(r.errors.size() == 1);
-        CHECK(r.errors[0].code == status::unavailable);
+        CHECK(r.errors[0].code == errc::unavailable);
         CHECK(r.errors[0].message == "lost connection to " + eps.pub.path + ": the bus closed the connection");
         // Some reconnect attempts fail (no socket) before the bus comes back.
         bool waited = false;
@@ -488,7 +488,7 @@ TEST_CASE("first connect: unavailable without wait_for_bus; connects later with 
         REQUIRE(run_until(loop, [&] { return gone.states.size() == 1; }));
         CHECK(gone.states[0] == link_state::unavailable);
         REQUIRE(gone.errors.size() == 1);
-        CHECK(gone.errors[0].code == status::unavailable);
+        CHECK(gone.errors[0].code == errc::unavailable);
         CHECK(gone.errors[0].message == "cannot connect to " + eps.pub.path + ": No such file or directory");
         bool waited = false;
         loop.after(40, [&] { waited = true; });
@@ -544,7 +544,7 @@ TEST_CASE("start refuses a live bus, replaces stale sockets and leaves other fil
         bus_server second(loop, srv_opts(eps, log2));
         auto r = second.start();
         REQUIRE(!r);
-        CHECK(r.error().code == status::unavailable);
+        CHECK(r.error().code == errc::unavailable);
         CHECK(r.error().message == "a bus is already running on " + eps.pub.path);
         second.stop();  // it created nothing, so it removes nothing
         CHECK(std::filesystem::exists(eps.pub.path));
@@ -563,7 +563,7 @@ TEST_CASE("start refuses a live bus, replaces stale sockets and leaves other fil
         bus_server server(loop, srv_opts(eps, log));
         auto r = server.start();
         REQUIRE(!r);
-        CHECK(r.error().code == status::io);
+        CHECK(r.error().code == errc::io);
         CHECK(r.error().message == "cannot bind " + eps.pull.path + ": a file that is not a socket is in the way");
         CHECK(std::filesystem::is_regular_file(eps.pull.path));
     }
@@ -574,7 +574,7 @@ TEST_CASE("start refuses a live bus, replaces stale sockets and leaves other fil
         std::fclose(f);
         auto r = server.start();
         REQUIRE(!r);
-        CHECK(r.error().code == status::io);
+        CHECK(r.error().code == errc::io);
         CHECK(r.error().message == "cannot create directory " + dir.path + "/file: Not a directory");
     }
     check_closed(loop);
@@ -621,13 +621,13 @@ TEST_CASE("publisher: connect errors name the endpoint; timeout is tempfail") {
     auto eps = unix_endpoints(dir.path);
     auto missing = publisher::connect(eps.pull, 1000ms);
     REQUIRE(!missing);
-    CHECK(missing.error().code == status::unavailable);
+    CHECK(missing.error().code == errc::unavailable);
     CHECK(missing.error().message == "cannot connect to " + eps.pull.path + ": No such file or directory");
 
     make_stale_socket(eps.pull.path);
     auto refused = publisher::connect(eps.pull, 1000ms);
     REQUIRE(!refused);
-    CHECK(refused.error().code == status::unavailable);
+    CHECK(refused.error().code == errc::unavailable);
     CHECK(refused.error().message == "cannot connect to " + eps.pull.path + ": Connection refused");
 
     port_probe closed;
@@ -652,7 +652,7 @@ TEST_CASE("publisher: connect errors name the endpoint; timeout is tempfail") {
     }
     auto slow = publisher::connect(tcp_endpoint(full.port), 200ms);
     REQUIRE(!slow);
-    CHECK(slow.error().code == status::tempfail);
+    CHECK(slow.error().code == errc::timeout);
     CHECK(slow.error().message == "timed out connecting to tcp://127.0.0.1:" + std::to_string(full.port) + " after 200 ms");
     for (int fd : fillers) ::close(fd);
 }
@@ -718,7 +718,7 @@ TEST_CASE("TCP mode on loopback: fan-out works and a taken port is refused") {
         bus_server second(loop, srv_opts(eps, log2));
         auto err = second.start();
         REQUIRE(!err);
-        CHECK(err.error().code == status::unavailable);
+        CHECK(err.error().code == errc::unavailable);
         CHECK(err.error().message == "cannot bind " + eps.pull.describe() + ": Address already in use");
         CHECK(log.warnings.empty());
     }
@@ -748,7 +748,7 @@ struct garbage_bus {
 
 }  // namespace
 
-TEST_CASE("a subscriber treats a malformed frame as a lost connection (status::data)") {
+TEST_CASE("a subscriber treats a malformed frame as a lost connection (errc::data)") {
     temp_dir dir;
     event_loop loop;
     {
@@ -770,7 +770,7 @@ TEST_CASE("a subscriber treats a malformed frame as a lost connection (status::d
         CHECK(r.bodies.at(0) == "fine");
         CHECK(r.batches >= 1);
         REQUIRE(!r.errors.empty());
-        CHECK(r.errors[0].code == status::data);
+        CHECK(r.errors[0].code == errc::data);
         CHECK(r.errors[0].message.starts_with("lost connection to " + eps.pub.path + ": "));
         uv_close(reinterpret_cast<uv_handle_t*>(&bus.listener), nullptr);
         // Connections the fake bus accepted close on their own once written.

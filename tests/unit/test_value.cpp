@@ -192,7 +192,7 @@ TEST_CASE("unpack errors name the offset") {
         CAPTURE(std::string(r.in));
         auto v = unpack(unhex(r.in));
         REQUIRE_FALSE(v.has_value());
-        CHECK(v.error().code == status::data);
+        CHECK(v.error().code == errc::data);
         CHECK(v.error().message == r.message);
     }
 }
@@ -205,7 +205,7 @@ TEST_CASE("unpack allows 512 levels of nesting and refuses 513") {
     for (const auto& in : {deep, deep_map}) {
         auto r = unpack(in);
         REQUIRE_FALSE(r.has_value());
-        CHECK(r.error().code == status::data);
+        CHECK(r.error().code == errc::data);
         CHECK(r.error().message == "msgpack nesting deeper than 512");
     }
 }
@@ -275,7 +275,7 @@ TEST_CASE("scan rejects 0xc1") {
     std::size_t need = 0;
     auto r = scan(unhex("92 01 c1"), need);
     REQUIRE_FALSE(r.has_value());
-    CHECK(r.error().code == status::data);
+    CHECK(r.error().code == errc::data);
     CHECK(r.error().message == "invalid msgpack byte 0xc1 at offset 2");
 }
 

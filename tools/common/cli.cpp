@@ -225,7 +225,7 @@ std::string denied_fix(const std::string& socket) {
 
 // How to fix a failed connection to a remembered bus; empty when the failure is something else.
 std::string fix_for(std::string_view tool, const failure& f) {
-    if (f.code != status::unavailable) return {};
+    if (f.code != errc::unavailable) return {};
     for (const auto& t : targets())
         for (const endpoint* e : {&t.eps.pub, &t.eps.pull}) {
             if (e->tcp || !contains(f.message, e->path + ": ")) continue;
@@ -246,6 +246,20 @@ result<void> use_target(const bus_config& cfg, const bus_endpoints& eps) {
     return {};
 }
 
+int exit_code(errc kind) {
+    exit_status s = exit_status::software;
+    switch (kind) {
+        case errc::invalid: s = exit_status::usage; break;
+        case errc::data: s = exit_status::data; break;
+        case errc::unavailable: s = exit_status::unavailable; break;
+        case errc::internal: s = exit_status::software; break;
+        case errc::io: s = exit_status::io; break;
+        case errc::timeout: s = exit_status::tempfail; break;
+        case errc::config: s = exit_status::config; break;
+    }
+    return static_cast<int>(s);
+}
+
 int guarded_main(std::string_view tool, int (*body)(int, char**), int argc, char** argv) {
     try {
         return body(argc, argv);
@@ -254,7 +268,7 @@ int guarded_main(std::string_view tool, int (*body)(int, char**), int argc, char
     } catch (...) {
         say(tool, "internal error: an exception of unknown type");
     }
-    return exit_code(status::software);
+    return exit_code(errc::internal);
 }
 
 void say(std::string_view tool, std::string_view message) {
@@ -269,14 +283,14 @@ int fail(std::string_view tool, const failure& f) {
         say(tool, f.message + "; " + fix);
     else
         say(tool, f.message);
-    if (f.code == status::usage) {
+    if (f.code == errc::invalid) {
         std::string hint = "Try '" + std::string(tool) + " --help'.\n";
         std::fwrite(hint.data(), 1, hint.size(), stderr);
     }
     return exit_code(f.code);
 }
 
-int usage(std::string_view tool, std::string_view message) { return fail(tool, {status::usage, std::string(message)}); }
+int usage(std::string_view tool, std::string_view message) { return fail(tool, {errc::invalid, std::string(message)}); }
 
 void add_connection_options(CLI::App& app, connection_options& o, bool with_framing) {
     app.add_option("--node", o.node, "master or minion bus (as node=)")->type_name("NODE");
@@ -318,21 +332,21 @@ result<std::pair<bus_config, bus_endpoints>> connect_target(std::string_view too
 
 result<void> not_both(bool word_given, bool flag_given, std::string_view key, std::string_view flag) {
     if (word_given && flag_given)
-        return fail(status::usage, std::string(key) + " given twice: as " + std::string(key) + "= and as " +
+        return fail(errc::invalid, std::string(key) + " given twice: as " + std::string(key) + "= and as " +
                                        std::string(flag));
     return {};
 }
 
 result<std::string> word_string(std::string_view key, const value& v) {
     if (const auto* s = v.str()) return *s;
-    return fail(status::usage, std::string(key) + " must be a string, not " + std::string(kind_name(v)));
+    return fail(errc::invalid, std::string(key) + " must be a string, not " + std::string(kind_name(v)));
 }
 
 result<double> parse_seconds(std::string_view flag, std::string_view text) {
     double d = 0;
     auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), d);
     if (ec != std::errc{} || p != text.data() + text.size() || !std::isfinite(d) || d < 0)
-        return fail(status::usage, "invalid " + std::string(flag) + " '" + std::string(text) +
+        return fail(errc::invalid, "invalid " + std::string(flag) + " '" + std::string(text) +
                                        "' (expected seconds, e.g. 2 or 0.5)");
     return d;
 }

@@ -10,12 +10,29 @@
 #include <string_view>
 #include <vector>
 
-#include "tagbus/args.hpp"
-#include "tagbus/config.hpp"
-#include "tagbus/paths.hpp"
+#include "salt/args.hpp"
+#include "host/config.hpp"
+#include "host/paths.hpp"
 #include "tagbus/result.hpp"
 
 namespace tagbus::cli {
+
+/// The project's one exit-code table (man/fragments/exit-status.man documents it). Values follow
+/// BSD sysexits where one fits; never 77 (meson's SKIP) and never 126 or above.
+enum class exit_status : int {
+    ok = 0,            ///< done
+    no = 1,            ///< the answer is no: state-event's count was not reached before --timeout
+    usage = 64,        ///< bad command line (CLI11's own errors map here too)
+    data = 65,         ///< bad input data: YAML/JSON, a tag, an event that cannot be fired
+    unavailable = 69,  ///< the bus (socket) is not there or refused us
+    software = 70,     ///< internal error: a bug
+    io = 74,           ///< reading or writing a file or stream failed
+    tempfail = 75,     ///< temporary failure: try again (e.g. a send timed out)
+    config = 78,       ///< a configuration file or setting is wrong
+};
+
+/// The library's error kinds mapped onto the table: the one place that does it.
+int exit_code(errc kind);
 
 /// A CLI11 app with the house conventions: --help on stdout within 80 columns, --version,
 /// positional Salt words collected verbatim.

@@ -18,10 +18,10 @@
 #include <tuple>
 
 #include "cli.hpp"
-#include "tagbus/forwarder.hpp"
-#include "tagbus/loop.hpp"
-#include "tagbus/master_event.hpp"
-#include "tagbus/server.hpp"
+#include "net/forwarder.hpp"
+#include "net/loop.hpp"
+#include "salt/master_event.hpp"
+#include "net/server.hpp"
 
 using namespace tagbus;
 
@@ -39,7 +39,7 @@ result<std::optional<unsigned>> resolve_group(const std::optional<std::string>& 
         auto [ptr, ec] = std::from_chars(name->data(), end, gid);
         if (ec == std::errc{} && ptr == end) return std::optional<unsigned>{gid};
     }
-    return fail(status::usage, "unknown group '" + *name + "'");
+    return fail(errc::invalid, "unknown group '" + *name + "'");
 }
 
 /// Written whole or not at all (temporary file, then rename): a script polling for the pidfile
@@ -47,17 +47,17 @@ result<std::optional<unsigned>> resolve_group(const std::optional<std::string>& 
 result<void> write_pidfile(const std::string& path) {
     const std::string tmp = path + ".tmp";
     std::FILE* f = std::fopen(tmp.c_str(), "w");
-    if (f == nullptr) return fail(status::io, "cannot write pidfile " + path + ": " + std::strerror(errno));
+    if (f == nullptr) return fail(errc::io, "cannot write pidfile " + path + ": " + std::strerror(errno));
     const bool written = std::fprintf(f, "%ld\n", static_cast<long>(getpid())) > 0;
     const int saved = errno;
     if (std::fclose(f) != 0 || !written) {
         std::remove(tmp.c_str());
-        return fail(status::io, "cannot write pidfile " + path + ": " + std::strerror(written ? errno : saved));
+        return fail(errc::io, "cannot write pidfile " + path + ": " + std::strerror(written ? errno : saved));
     }
     if (std::rename(tmp.c_str(), path.c_str()) != 0) {
         const int err = errno;
         std::remove(tmp.c_str());
-        return fail(status::io, "cannot write pidfile " + path + ": " + std::strerror(err));
+        return fail(errc::io, "cannot write pidfile " + path + ": " + std::strerror(err));
     }
     return {};
 }
@@ -94,7 +94,7 @@ result<std::size_t> parse_bytes(std::string_view flag, const std::string& text) 
     const char* end = text.data() + text.size();
     auto [ptr, ec] = std::from_chars(text.data(), end, n);
     if (ec != std::errc{} || ptr != end || n == 0)
-        return fail(status::usage, "invalid " + std::string(flag) + " '" + text + "' (expected a number of bytes, at least 1)");
+        return fail(errc::invalid, "invalid " + std::string(flag) + " '" + text + "' (expected a number of bytes, at least 1)");
     return n;
 }
 
@@ -177,7 +177,7 @@ static int tool_main(int argc, char** argv) {
     // send them to would drop them while event-send reports success. Say so up front.
     if (cfg.node == node_kind::minion && !*fwd_opts && !fwd_req.off) {
         const std::string master_config = (conn.config_dir ? *conn.config_dir : std::string("/etc/salt")) + "/master";
-        return cli::fail(tool, failure{status::config,
+        return cli::fail(tool, failure{errc::config,
                                        "cannot forward fire_master events: no master bus is configured (no "
                                        "--master-sock-dir, no " + master_config + "); give --master-sock-dir DIR, "
                                        "write a master config, or pass --no-forward to keep them on this bus"});

@@ -9,12 +9,12 @@
 #include <iostream>
 
 #include "cli.hpp"
-#include "tagbus/client.hpp"
+#include "net/client.hpp"
 #include "tagbus/event.hpp"
-#include "tagbus/json.hpp"
-#include "tagbus/lines.hpp"
-#include "tagbus/output.hpp"
-#include "tagbus/yaml.hpp"
+#include "render/json.hpp"
+#include "render/lines.hpp"
+#include "render/output.hpp"
+#include "salt/yaml.hpp"
 
 using namespace tagbus;
 
@@ -29,7 +29,7 @@ result<std::chrono::milliseconds> timeout_word_ms(const value& v) {
     if (const auto* u = std::get_if<std::uint64_t>(&v.v)) ms = static_cast<double>(*u);
     else if (const auto* d = std::get_if<double>(&v.v)) ms = *d;
     if (!(ms >= 0) || ms > 86400e3)
-        return fail(status::usage, "timeout must be a number of milliseconds, not " +
+        return fail(errc::invalid, "timeout must be a number of milliseconds, not " +
                                        std::string(v.str() ? "'" + *v.str() + "'" : cli::kind_name(v)));
     return std::chrono::milliseconds(static_cast<long long>(ms + 0.5));
 }
@@ -38,7 +38,7 @@ result<double> parse_rate(std::string_view text) {
     double d = 0;
     auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), d);
     if (ec != std::errc{} || p != text.data() + text.size() || !std::isfinite(d) || !(d > 0))
-        return fail(status::usage, "invalid --rate '" + std::string(text) + "' (expected events per second, a number above 0)");
+        return fail(errc::invalid, "invalid --rate '" + std::string(text) + "' (expected events per second, a number above 0)");
     return d;
 }
 
@@ -97,19 +97,19 @@ result<std::string> make_body(std::string_view tool, value data, const std::stri
     if (!data.map()) {
         // TAG and DATA the other way round: salt-call event.fire takes DATA first.
         if (tag.map() && !data.array())
-            return fail(status::usage, "DATA comes first, then TAG (as in salt-call event.fire DATA TAG): " +
+            return fail(errc::invalid, "DATA comes first, then TAG (as in salt-call event.fire DATA TAG): " +
                                            std::string(tool) + " " + shell_quote(tag_text) + " " +
                                            shell_quote(data_text));
         // yamlify keeps unparseable YAML as the original string; say why it did not parse.
         if (data.str() && !data_text.empty() && (data_text[0] == '{' || data_text[0] == '[')) {
             auto parsed = salt_yaml_load(data_text);
-            if (!parsed) return fail(status::data, "cannot parse DATA: " + parsed.error().message);
+            if (!parsed) return fail(errc::data, "cannot parse DATA: " + parsed.error().message);
         }
-        return fail(status::data, "DATA must be a map, not " + std::string(cli::kind_name(data)));
+        return fail(errc::data, "DATA must be a map, not " + std::string(cli::kind_name(data)));
     }
     std::string tag_str;
     if (const auto* s = tag.str()) tag_str = *s;
-    else if (tag.map() || tag.array()) return fail(status::data, "TAG must be a string, not " + std::string(cli::kind_name(tag)));
+    else if (tag.map() || tag.array()) return fail(errc::data, "TAG must be a string, not " + std::string(cli::kind_name(tag)));
     else tag_str = tag_text;
     trim_report trimmed;
     auto body = encode_body(tag_str, data, max_event_size, true, &trimmed);
@@ -317,7 +317,7 @@ int fire_lines(std::string_view tool, const fire_target& t, const replay_options
     meter.interrupt();
     if (lost) {
         lost->message += " (after " + events(sent) + ")";
-        if (lost->code == status::tempfail) lost->message += "; a longer --timeout waits out a bus paused for a slow subscriber";
+        if (lost->code == errc::timeout) lost->message += "; a longer --timeout waits out a bus paused for a slow subscriber";
         return cli::fail(tool, *lost);
     }
     // Everything accepted before a bad line is still delivered.
@@ -329,7 +329,7 @@ int fire_lines(std::string_view tool, const fire_target& t, const replay_options
         bad->message += "; stopped after " + events(sent) + " sent (--skip-bad-lines goes on past bad lines)";
         return cli::fail(tool, *bad);
     }
-    if (in.bad()) return cli::fail(tool, {status::io, "cannot read stdin"});
+    if (in.bad()) return cli::fail(tool, {errc::io, "cannot read stdin"});
     meter.finish(sent, skipped);
     return 0;
 }

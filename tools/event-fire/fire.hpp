@@ -8,9 +8,9 @@
 #include <string_view>
 #include <vector>
 
-#include "tagbus/args.hpp"
-#include "tagbus/frame.hpp"
-#include "tagbus/paths.hpp"
+#include "salt/args.hpp"
+#include "wire/frame.hpp"
+#include "host/paths.hpp"
 #include "tagbus/result.hpp"
 #include "tagbus/value.hpp"
 

@@ -6,8 +6,8 @@
 
 #include "cli.hpp"
 #include "send.hpp"
-#include "tagbus/json.hpp"
-#include "tagbus/yaml.hpp"
+#include "render/json.hpp"
+#include "salt/yaml.hpp"
 
 using namespace tagbus;
 
@@ -38,7 +38,7 @@ int list_grains(const bus_config& minion, const std::string& config_dir) {
     render_json(value(std::move(*grains)), out, render_options{true, nullptr});
     out.push_back('\n');
     if (std::fwrite(out.data(), 1, out.size(), stdout) != out.size() || std::fflush(stdout) != 0)
-        return cli::fail(tool, {status::io, "cannot write standard output"});
+        return cli::fail(tool, {errc::io, "cannot write standard output"});
     return 0;
 }
 
@@ -110,7 +110,7 @@ static int tool_main(int argc, char** argv) {
         value v;
         if (fl.preload) {
             auto parsed = salt_yaml_load(*fl.preload);
-            if (!parsed) return cli::fail(tool, {status::data, "cannot parse --preload: " + parsed.error().message});
+            if (!parsed) return cli::fail(tool, {errc::data, "cannot parse --preload: " + parsed.error().message});
             v = std::move(*parsed);
         } else {
             v = *b[2];

@@ -7,13 +7,14 @@
 #include <string_view>
 
 #include "cli.hpp"
-#include "tagbus/client.hpp"
+#include "net/client.hpp"
 #include "tagbus/event.hpp"
-#include "tagbus/grains.hpp"
-#include "tagbus/master_event.hpp"
-#include "tagbus/output.hpp"
-#include "tagbus/paths.hpp"
-#include "tagbus/yaml.hpp"
+#include "host/grains.hpp"
+#include "salt/master_event.hpp"
+#include "render/output.hpp"
+#include "host/paths.hpp"
+#include "salt/yaml.hpp"
+#include "py/py.hpp"
 
 extern char** environ;
 
@@ -45,7 +46,7 @@ std::string make_jid(std::chrono::system_clock::time_point t) {
 result<std::string> tag_from_word(const value& v, const std::string& text) {
     std::string tag;
     if (const auto* s = v.str()) tag = *s;
-    else if (v.map() || v.array()) return fail(status::data, "TAG must be a string, not " + std::string(cli::kind_name(v)));
+    else if (v.map() || v.array()) return fail(errc::data, "TAG must be a string, not " + std::string(cli::kind_name(v)));
     else tag = text;  // `2024` or `True`: a tag is text, so take it as typed
     if (auto r = check_tag(tag); !r) return r.error();
     return tag;
@@ -56,9 +57,9 @@ result<value> map_from_word(value v, const std::string& text, std::string_view w
     // yamlify keeps unparseable YAML as the original string; say why it did not parse.
     if (v.str() && !text.empty() && (text[0] == '{' || text[0] == '[')) {
         auto parsed = salt_yaml_load(text);
-        if (!parsed) return fail(status::data, "cannot parse " + std::string(what) + ": " + parsed.error().message);
+        if (!parsed) return fail(errc::data, "cannot parse " + std::string(what) + ": " + parsed.error().message);
     }
-    return fail(status::data, std::string(what) + " must be a map, not " + std::string(cli::kind_name(v)));
+    return fail(errc::data, std::string(what) + " must be a map, not " + std::string(cli::kind_name(v)));
 }
 
 std::optional<std::string> data_from_word(value v, const std::string& text, value& data) {
@@ -135,7 +136,7 @@ result<map_t> build_data(const send_call& call, const send_sources& src) {
         put(data, "grains", call.with_grains.array() ? select_grains(*all, names_of(call.with_grains)) : std::move(*all));
     }
     if (truthy(call.with_pillar))
-        return fail(status::unavailable, "cannot add pillar data: with_pillar needs the pillar a Salt minion "
+        return fail(errc::unavailable, "cannot add pillar data: with_pillar needs the pillar a Salt minion "
                                          "compiles with its master, which tagbus cannot do");
     if (truthy(call.with_env_opts)) {
         const value* saltenv = option(src.options, "saltenv");
@@ -267,11 +268,11 @@ int send_event(std::string_view tool, const send_call& call, map_t data, const b
     tried.push_back(pub.error());
 
     // Every message names the socket it tried; a preload only ever goes the direct way.
-    failure f{status::unavailable, tried.size() == 1 ? "no route to the master (a preload goes to the master bus only): "
+    failure f{errc::unavailable, tried.size() == 1 ? "no route to the master (a preload goes to the master bus only): "
                                                      : "no route to the master: "};
     for (std::size_t i = 0; i < tried.size(); ++i) {
         // A bus that is there but too slow to accept is worth retrying.
-        if (tried[i].code == status::tempfail) f.code = status::tempfail;
+        if (tried[i].code == errc::timeout) f.code = errc::timeout;
         f.message += std::string(i ? "; " : "") + (i + 1 == tried.size() ? "master bus: " : "minion bus: ") +
                      tried[i].message;
     }

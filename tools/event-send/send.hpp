@@ -11,8 +11,8 @@
 #include <utility>
 #include <vector>
 
-#include "tagbus/args.hpp"
-#include "tagbus/config.hpp"
+#include "salt/args.hpp"
+#include "host/config.hpp"
 #include "tagbus/result.hpp"
 #include "tagbus/value.hpp"
 
@@ -43,10 +43,10 @@ std::vector<std::pair<std::string, std::string>> process_environ();
 std::string make_jid(std::chrono::system_clock::time_point t);
 
 /// The tag from its word: a string, or the text as typed when YAML made it a number or boolean;
-/// checked as Salt checks a tag to fire (status::data).
+/// checked as Salt checks a tag to fire (errc::data).
 tagbus::result<std::string> tag_from_word(const tagbus::value& v, const std::string& text);
 
-/// A map-valued argument (DATA, preload) from its word: a map or nil, else status::data naming
+/// A map-valued argument (DATA, preload) from its word: a map or nil, else errc::data naming
 /// `what`, with the parser's message when the text looks like JSON/YAML that did not parse.
 tagbus::result<tagbus::value> map_from_word(tagbus::value v, const std::string& text, std::string_view what);
 
@@ -61,7 +61,7 @@ std::optional<std::string> data_from_word(tagbus::value v, const std::string& te
 tagbus::value flag_list(const std::string& text);
 
 /// event.send's data map in Salt's order: environ, grains, (pillar: refused), saltenv/pillarenv,
-/// keywords, __pub_* keywords, then DATA merged over it. Errors: with_pillar (status::unavailable),
+/// keywords, __pub_* keywords, then DATA merged over it. Errors: with_pillar (errc::unavailable),
 /// grains that cannot be collected.
 tagbus::result<tagbus::map_t> build_data(const send_call& call, const send_sources& src);
 

@@ -7,10 +7,10 @@
 #include <memory>
 
 #include "cli.hpp"
-#include "tagbus/client.hpp"
+#include "net/client.hpp"
 #include "tagbus/event.hpp"
-#include "tagbus/match.hpp"
-#include "tagbus/output.hpp"
+#include "salt/match.hpp"
+#include "render/output.hpp"
 #include "watch.hpp"
 
 using namespace tagbus;

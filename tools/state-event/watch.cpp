@@ -9,9 +9,10 @@
 #include <cstring>
 #include <limits>
 
-#include "tagbus/client.hpp"
+#include "net/client.hpp"
 #include "tagbus/event.hpp"
 #include "tagbus/value.hpp"
+#include "py/py.hpp"
 
 using namespace tagbus;
 
@@ -31,7 +32,7 @@ result<void> set_count(watch_settings& ws, const value& v) {
         ws.count_is_float = true;
         ws.fcount = *d;
     } else
-        return fail(status::usage, "count must be a number, not " + std::string(cli::kind_name(v)));
+        return fail(errc::invalid, "count must be a number, not " + std::string(cli::kind_name(v)));
     return {};
 }
 
@@ -101,7 +102,7 @@ public:
                     done_ = true;
                     char secs[32];
                     std::snprintf(secs, sizeof secs, "%g", static_cast<double>(*ws_.timeout_ms) / 1000.0);
-                    code_ = cli::fail(tool_, {status::unavailable, "cannot connect to " + pub_.describe() +
+                    code_ = cli::fail(tool_, {errc::unavailable, "cannot connect to " + pub_.describe() +
                                                                        ": the bus never appeared within " + secs + " s"});
                     loop_.stop();
                     return;
@@ -167,7 +168,7 @@ private:
                 break;
             case link_state::unavailable:
                 done_ = true;
-                code_ = cli::fail(tool_, e ? *e : failure{status::unavailable, "cannot connect to " + pub_.describe()});
+                code_ = cli::fail(tool_, e ? *e : failure{errc::unavailable, "cannot connect to " + pub_.describe()});
                 loop_.stop();
                 break;
         }
@@ -183,7 +184,7 @@ private:
                 if (errno != EPIPE) cli::say(tool_, std::string("cannot write to stdout: ") + std::strerror(errno));
                 out_.clear();
                 done_ = true;
-                code_ = exit_code(status::io);
+                code_ = cli::exit_code(errc::io);
                 if (sub_) sub_->stop();
                 loop_.stop();
                 return;
@@ -195,7 +196,7 @@ private:
 
     void finish(int code) {
         if (done_) return;
-        flush();  // a failed write has already finished the run with status::io
+        flush();  // a failed write has already finished the run with errc::io
         if (done_) return;
         done_ = true;
         code_ = code;

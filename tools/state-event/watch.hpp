@@ -7,9 +7,9 @@
 #include <vector>
 
 #include "cli.hpp"
-#include "tagbus/match.hpp"
-#include "tagbus/output.hpp"
-#include "tagbus/paths.hpp"
+#include "salt/match.hpp"
+#include "render/output.hpp"
+#include "host/paths.hpp"
 
 struct watch_settings {
     std::optional<tagbus::tag_matcher> matcher;  ///< empty: the tagmatch was not a string, nothing matches

@@ -11,7 +11,7 @@
 #include "tagbus/result.hpp"
 #include "tagbus/value.hpp"
 
-namespace tagbus {
+namespace tagbus::inline v0 {
 
 inline constexpr std::size_t default_max_event_size = 1048576;
 
@@ -22,14 +22,14 @@ struct event {
 };
 
 /// Splits a body at its first "\n\n" without decoding the data.
-/// Error (status::data) when there is no "\n\n": "event body has no blank line after the tag".
+/// Error (errc::data) when there is no "\n\n": "event body has no blank line after the tag".
 result<std::pair<std::string_view, std::string_view>> split_body(std::string_view body);
 
 /// Decodes a whole body. Data that is not valid msgpack is an error naming the offset.
 result<event> decode_body(std::string_view body);
 
 /// Checks a tag for firing: non-empty and without "\n\n". Errors: "tag is empty",
-/// "tag contains a blank line (\"\\n\\n\")" (status::data).
+/// "tag contains a blank line (\"\\n\\n\")" (errc::data).
 result<void> check_tag(std::string_view tag);
 
 /// Salt's `_stamp` text for a UTC time: "2024-05-01T12:34:56.789012", or "2024-05-01T12:34:56" when

@@ -6,19 +6,23 @@
 #include <utility>
 #include <variant>
 
-#include "tagbus/status.hpp"
+#include "tagbus/error.hpp"
 
-namespace tagbus {
+namespace tagbus::inline v0 {
 
-/// An error: which row of the exit-code table it belongs to, and a message that names what was
-/// wrong without a program prefix ("cannot connect to /run/x/master_event_pub.ipc: No such file").
+/// An error: its kind, a message that names what was wrong without a program prefix and without
+/// naming any command-line flag ("cannot connect to /run/x/master_event_pub.ipc: No such file"),
+/// and the errno behind it where there is one (else 0).
 struct failure {
-    status code = status::software;
+    errc code = errc::internal;
     std::string message;
+    int sys_errno = 0;
 };
 
-/// Builds an error; `return fail(status::data, "tag is empty");` converts into any result<T>.
-inline failure fail(status code, std::string message) { return failure{code, std::move(message)}; }
+/// Builds an error; `return fail(errc::data, "tag is empty");` converts into any result<T>.
+inline failure fail(errc code, std::string message, int sys_errno = 0) {
+    return failure{code, std::move(message), sys_errno};
+}
 
 template <typename T>
 class [[nodiscard]] result {

@@ -17,7 +17,7 @@
 
 #include "tagbus/result.hpp"
 
-namespace tagbus {
+namespace tagbus::inline v0 {
 
 struct value;
 struct member;
@@ -114,7 +114,7 @@ std::string pack(const value& v);
 
 /// Decodes exactly one msgpack object from the start of `in` and stores how many bytes it used in
 /// `used`. Every msgpack format is accepted (including str8 / bin / ext / float32 / nested maps
-/// with any key types). Errors (status::data) name the offset: "truncated msgpack at byte 12",
+/// with any key types). Errors (errc::data) name the offset: "truncated msgpack at byte 12",
 /// "invalid msgpack byte 0xc1 at offset 3", "msgpack nesting deeper than 512".
 result<value> unpack(std::string_view in, std::size_t& used);
 /// As above, but trailing bytes after the object are an error ("3 trailing bytes after msgpack").
