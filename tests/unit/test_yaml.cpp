@@ -217,10 +217,9 @@ TEST_CASE("a ',' starting a line: PyYAML's reading, and yaml-cpp never runs away
         {"- !!str a\n,", "error: invalid YAML at line 2, column 1: expected <block end>, but found ','"},
         {"a: b\n,", "error: invalid YAML at line 2, column 1: expected <block end>, but found ','"},
         {"&c a\n#x\n,", "error: invalid YAML at line 3, column 1: expected '<document start>', but found ','"},
-        // After a block scalar (a fuzzing find: `>` LF `,` ran yaml-cpp away as well). PyYAML
-        // says "expected '<document start>'" for the first two; both are errors there too.
-        {">\n,", "error: invalid YAML at line 2, column 1: expected <block end>, but found ','"},
-        {"|\n a\n,", "error: invalid YAML at line 3, column 1: expected <block end>, but found ','"},
+        // After a block scalar (a fuzzing find: `>` LF `,` ran yaml-cpp away as well).
+        {">\n,", "error: invalid YAML at line 2, column 1: expected '<document start>', but found ','"},
+        {"|\n a\n,", "error: invalid YAML at line 3, column 1: expected '<document start>', but found ','"},
         {"a:\n  b: |\n    x\n,", "error: invalid YAML at line 4, column 1: expected <block end>, but found ','"},
         {"a: >\n  x\n\n  y\nb: 1", "{str:a=str:x\ny\n,str:b=int:1}"},
         // A tag or anchor in column 0 continues a top-level plain scalar (a fuzzing find:
@@ -232,6 +231,71 @@ TEST_CASE("a ',' starting a line: PyYAML's reading, and yaml-cpp never runs away
         {"a\n!, x", "str:a !, x"},
         {"a\n#c\n!b c", "error: invalid YAML at line 3, column 1: expected '<document start>', but found '<tag>'"},
         {"a\n#c\n&x", "error: invalid YAML at line 3, column 1: expected '<document start>', but found '<anchor>'"},
+    };
+    for (const auto& r : rows) {
+        CAPTURE(r.text);
+        CHECK(bounded_load(r.text) == r.expected);
+    }
+}
+
+TEST_CASE("directives and document markers: PyYAML's reading, and yaml-cpp never runs away on them") {
+    // Fuzzing finds: a '%' directive after a blank line (`,` LF `%:"/`...), `a` LF `---` LF `,`,
+    // `...` LF `,` and `- a` LF `!,` ran yaml-cpp out of memory. Results are PyYAML 6's.
+    const std::vector<row> rows{
+        {"\n%:\"/\n, x1\n\n", "error: invalid YAML at line 2, column 2: while scanning a directive: expected alphabetic or numeric character, but found ':'"},
+        {"# c\n%YAML 1.1\n---\na", "str:a"},
+        {"%FOO bar\n--- a", "str:a"},
+        {"%YAML 1.1 # c\n---\na", "str:a"},
+        {"%TAG !x! tag:yaml.org,2002:\n--- !x!str 1", "str:1"},
+        {"%YAML 1.1\n", "error: invalid YAML at line 2, column 1: expected '<document start>', but found '<stream end>'"},
+        {"%YAML 2.0\n--- a", "error: invalid YAML at line 1, column 10: found incompatible YAML document (version 1.* is required)"},
+        {"%YAML 1.1x\n--- a", "error: invalid YAML at line 1, column 10: while scanning a directive: expected a digit or ' ', but found 'x'"},
+        {"%YAML 1.1\n%YAML 1.1\n--- a", "error: invalid YAML at line 2, column 6: found duplicate YAML directive"},
+        {"%YAML 1.1\n...\n--- a", "error: invalid YAML at line 2, column 1: expected '<document start>', but found '<document end>'"},
+        // '%' in column 0 continues a top-level plain scalar and ends any other document.
+        {"a\n%b", "str:a %b"},
+        {"- a\n%b", "error: invalid YAML at line 2, column 3: expected '<document start>', but found '<stream end>'"},
+        {"a: 1\n%b", "error: invalid YAML at line 2, column 3: expected '<document start>', but found '<stream end>'"},
+        {"a\n#c\n%b", "error: invalid YAML at line 3, column 3: expected '<document start>', but found '<stream end>'"},
+        {"a\n%YAML 1.1\n--- b", "error: invalid YAML at line 3, column 1: expected a single document in the stream"},
+        // Document markers.
+        {"--- a\n,", "str:a ,"},
+        {"---\n- a\n,", "error: invalid YAML at line 3, column 1: expected <block end>, but found ','"},
+        {"---\n[a]\n,", "error: invalid YAML at line 3, column 1: expected '<document start>', but found ','"},
+        {"a\n---\n,", "error: invalid YAML at line 2, column 1: expected a single document in the stream"},
+        {"--- a\n--- b", "error: invalid YAML at line 2, column 1: expected a single document in the stream"},
+        {"a\n...", "str:a"},
+        {"a\n...\n...\n", "str:a"},
+        {"- a\n- b\n...\n# c\n", "[str:a,str:b]"},
+        {"...", "error: invalid YAML at line 1, column 1: expected the node content, but found '<document end>'"},
+        {"a\n...\n,", "error: invalid YAML at line 3, column 1: expected '<document start>', but found ','"},
+        {"a\n... b", "error: invalid YAML at line 2, column 5: expected '<document start>', but found '<scalar>'"},
+        {"[a,\n---\n]", "error: invalid YAML at line 2, column 1: expected the node content, but found '<document start>'"},
+        // After a root block sequence a column-0 line is one of its entries.
+        {"- a\n!,", "error: invalid YAML at line 2, column 1: expected <block end>, but found '<tag>'"},
+        {"- a\nb", "error: invalid YAML at line 2, column 1: expected <block end>, but found '<scalar>'"},
+        {"  - a\n- b", "error: invalid YAML at line 2, column 1: expected <block end>, but found '<block sequence start>'"},
+        {"- a\n# c\n- b", "[str:a,str:b]"},
+        {"a:\n- b\n- c\nd: 1", "{str:a=[str:b,str:c],str:d=int:1}"},
+        // After a root quoted scalar, flow collection or block scalar a later line holds nothing
+        // (`|` LF LF `&&&...` ran yaml-cpp out of memory).
+        {"|\n\n&&&y&,&&", "error: invalid YAML at line 3, column 1: expected '<document start>', but found '<anchor>'"},
+        {"\"a\"\nb", "error: invalid YAML at line 2, column 1: expected '<document start>', but found '<scalar>'"},
+        {"[a]\n  b", "error: invalid YAML at line 2, column 3: expected '<document start>', but found '<scalar>'"},
+        {"\"a\": b\nc: d", "{str:a=str:b,str:c=str:d}"},
+        // A top-level plain scalar's continuation gets more indent than its tag or anchor
+        // (` ! a` LF `,` ran yaml-cpp out of memory).
+        {" ! a\n,", "str:a ,"},
+        {" ! a\n ,", "str:a ,"},
+        {"  &x a\n  ,", "str:a ,"},
+        {"--- ! a\n !b", "str:a !b"},
+        // CR LF and a lone CR are line breaks (`!` CR `?` LF LF LF `?` ran yaml-cpp out of
+        // memory); the duplicate null key is Salt's conflicting ID.
+        {"!\r?\n\n\n?\n", "error: invalid YAML at line 6, column 1: while constructing a mapping: found conflicting ID 'None'"},
+        {"a: 1\r\nb: 2\r\n", "{str:a=int:1,str:b=int:2}"},
+        {"a\rb", "str:a b"},
+        {"a: 1\r,", "error: invalid YAML at line 2, column 1: expected <block end>, but found ','"},
+        {"a: |\r  x\r  y\r", "{str:a=str:x\ny\n}"},
     };
     for (const auto& r : rows) {
         CAPTURE(r.text);

@@ -249,20 +249,95 @@ struct loader {
 std::string prescan(std::string_view in, std::string& out, std::size_t& i) {
     auto blank = [&](std::size_t i) { return i >= in.size() || in[i] == ' ' || in[i] == '\t' || in[i] == '\n' || in[i] == '\r'; };
     auto flow_ind = [](char c) { return c == ',' || c == '[' || c == ']' || c == '{' || c == '}'; };
-    if (in.starts_with('%')) {
-        // A directive must be followed by an explicit document start.
-        bool start = false;
-        for (std::size_t p = in.find('\n'); p != std::string_view::npos && !start; p = in.find('\n', p + 1))
-            start = in.substr(p + 1).starts_with("---");
-        if (!start) return "expected '<document start>', but found '<stream end>'";
-    }
     int depth = 0;
     bool node_start = true, entry_start = false;
     char last = '[';
     // What the document holds so far at depth 0: a block collection (or a quoted scalar, a flow
     // collection or a block scalar), and whether a comment line followed a top-level plain scalar.
     bool block = false, comment_after_plain = false;
+    // Documents: yaml-cpp must see at most one, and never a directive or marker it would read
+    // differently (`a` LF `---` LF `,` and `...` LF `,` ran it out of memory). `open`: a document
+    // has begun and not ended with `...`; `directives`: directives wait for their `---`.
+    bool begun = false, open = false, directives = false, yaml_directive = false;
+    // The document's root block collection: 'S'equence or 'M'apping, and the column it starts in.
+    char root = 0;
+    std::size_t root_col = 0;
+    // The column of the root node's first token (a tag or anchor of a top-level plain scalar).
+    std::size_t node_col = std::string_view::npos;
+    auto continuation_indent = [&]() -> std::size_t { return node_col == std::string_view::npos ? 1 : node_col + 1; };
+    auto column = [&](std::size_t at) {
+        const std::size_t line = in.rfind('\n', at == 0 ? 0 : at - 1);
+        return line == std::string_view::npos || at == 0 ? at : at - line - 1;
+    };
     i = 0;
+    auto marker = [&](std::size_t at) {
+        return (at == 0 || in[at - 1] == '\n') && (in.substr(at).starts_with("---") || in.substr(at).starts_with("...")) &&
+               blank(at + 3);
+    };
+    // What PyYAML's parser names a token starting at in[i], for "expected '<document start>'".
+    auto token_name = [&]() -> std::string {
+        const char c = in[i];
+        if (c == '[' || c == '{' || c == ',' || c == ']' || c == '}') return std::string("'") + c + "'";
+        if (c == '-' && blank(i + 1)) return "'<block sequence start>'";
+        if (c == '!') return "'<tag>'";
+        if (c == '&') return "'<anchor>'";
+        if (c == '*') return "'<alias>'";
+        return "'<scalar>'";
+    };
+    // One directive line (PyYAML's scan_directive): %YAML and %TAG are checked as PyYAML does,
+    // other names are ignored to the end of the line. yaml-cpp reads what passes the same way.
+    auto directive = [&]() -> std::string {
+        auto alnum = [](char ch) { return (ch >= '0' && ch <= '9') || ((ch | 0x20) >= 'a' && (ch | 0x20) <= 'z'); };
+        auto found = [&](std::string_view want) {
+            return "while scanning a directive: expected " + std::string(want) + ", but found " +
+                   (i < in.size() ? "'" + std::string(1, in[i]) + "'" : std::string("'\\x00'"));
+        };
+        auto line_end = [&]() { return i >= in.size() || in[i] == '\n' || in[i] == '\r'; };
+        auto spaces = [&]() { while (i < in.size() && in[i] == ' ') ++i; };
+        const std::size_t b = ++i;
+        while (i < in.size() && (alnum(in[i]) || in[i] == '-' || in[i] == '_')) ++i;
+        const std::string_view name = in.substr(b, i - b);
+        if (name.empty() || !(line_end() || in[i] == ' ')) return found("alphabetic or numeric character");
+        if (name == "YAML") {
+            if (yaml_directive) return "found duplicate YAML directive";
+            spaces();
+            const std::size_t major = i;
+            while (i < in.size() && in[i] >= '0' && in[i] <= '9') ++i;
+            if (i == major) return found("a digit");
+            if (i >= in.size() || in[i] != '.') return found("a digit or '.'");
+            const bool one = in.substr(major, i - major) == "1";
+            const std::size_t minor = ++i;
+            while (i < in.size() && in[i] >= '0' && in[i] <= '9') ++i;
+            if (i == minor) return found("a digit");
+            if (!(line_end() || in[i] == ' ')) return found("a digit or ' '");
+            if (!one) return "found incompatible YAML document (version 1.* is required)";
+            yaml_directive = true;
+        } else if (name == "TAG") {
+            spaces();
+            if (i >= in.size() || in[i] != '!') return found("'!'");
+            ++i;
+            if (i < in.size() && in[i] != ' ') {
+                while (i < in.size() && (alnum(in[i]) || in[i] == '-' || in[i] == '_')) ++i;
+                if (i >= in.size() || in[i] != '!') return found("'!'");
+                ++i;
+            }
+            if (i >= in.size() || in[i] != ' ') return found("' '");
+            spaces();
+            const std::size_t prefix = i;
+            while (i < in.size() && (alnum(in[i]) || std::string_view("-;/?:@&=+$,_.!~*'()[]%").find(in[i]) != std::string_view::npos)) ++i;
+            if (i == prefix) return found("URI");
+            if (!line_end() && in[i] != ' ') return found("' '");
+        } else {
+            while (!line_end()) ++i;
+        }
+        spaces();
+        if (i < in.size() && in[i] == '#')
+            while (!line_end()) ++i;
+        if (!line_end()) return found("a comment or a line break");
+        out.append(in.substr(b - 1, i - b + 1));
+        directives = true;
+        return {};
+    };
     auto skip_quoted = [&]() -> bool {
         char q = in[i];
         out += in[i++];
@@ -323,11 +398,54 @@ std::string prescan(std::string_view in, std::string& out, std::size_t& i) {
         if (blank(i)) {
             if (c == '\n' && depth == 0) {
                 node_start = last == ':' || last == '-' || last == '?' || last == '[' || last == '!';
+                // A quoted scalar or flow collection that is the root node: the document is done.
+                if (last == 'q' && root == 0) root = 'C';
                 if (last == 'q') last = 'x';
             }
             out += in[i++];
             continue;
         }
+        const bool column0 = i == 0 || in[i - 1] == '\n';
+        if (marker(i)) {
+            const bool start = in[i] == '-';
+            if (depth > 0)
+                return std::string(entry_start ? "expected the node content" : "expected ',' or ']'") + ", but found " +
+                       (start ? "'<document start>'" : "'<document end>'");
+            if (start && begun) return "expected a single document in the stream";
+            if (!start && directives) return "expected '<document start>', but found '<document end>'";
+            if (!start && !begun) return "expected the node content, but found '<document end>'";
+            if (start) begun = true, directives = false, yaml_directive = false, root = 0, node_col = std::string_view::npos;
+            open = start;
+            node_start = true, last = '[', block = false, comment_after_plain = false;
+            if (!start) last = 'q', block = true;  // only a comment may follow on the line
+            out.append(in.substr(i, 3));
+            i += 3;
+            continue;
+        }
+        if (c == '%' && column0) {
+            if (depth > 0) return "expected the node content, but found '<directive>'";
+            // In a document, '%' continues a top-level plain scalar (indented for yaml-cpp, which
+            // reads a directive in any column-0 '%'); anywhere else it ends the document.
+            if (open && !node_start && !block && last == 'x' && !comment_after_plain) {
+                out.append(continuation_indent(), ' ');
+            } else {
+                if (std::string err = directive(); !err.empty()) return err;
+                open = false;
+                continue;
+            }
+        } else if (depth == 0 && !open) {
+            if (begun || directives) return "expected '<document start>', but found " + token_name();
+            begun = open = true;
+        }
+        // A line in column 0 after a root block sequence must be an entry of it, and after an
+        // indented root collection there is none: PyYAML refuses both, and yaml-cpp 0.7 runs out
+        // of memory on `- a` LF `!,`.
+        if (depth == 0 && column0 && open && ((root == 'S' && !(c == '-' && blank(i + 1))) || (root != 0 && root != 'C' && root_col > 0)))
+            return "expected <block end>, but found " + token_name();
+        // After a root quoted scalar, flow collection or block scalar, a later line holds nothing
+        // (`|` LF LF `&&&` ran yaml-cpp out of memory).
+        if (depth == 0 && open && root == 'C') return "expected '<document start>', but found " + token_name();
+        if (depth == 0 && node_col == std::string_view::npos) node_col = column(i);
         if (depth == 0) {
             // After a quoted scalar or flow collection only a mapping value may follow on the line
             // (yaml-cpp 0.7 also loops forever on a ',' there).
@@ -342,7 +460,7 @@ std::string prescan(std::string_view in, std::string& out, std::size_t& i) {
             if (c == ',' && i > 0 && in[i - 1] == '\n') {
                 if (block) return "expected <block end>, but found ','";
                 if (comment_after_plain || last != 'x') return "expected '<document start>', but found ','";
-                out += ' ';
+                out.append(continuation_indent(), ' ');
             }
             // A '!' or '&' in column 0 continuing a top-level plain scalar is more of its text to
             // PyYAML; yaml-cpp would end the scalar there and read a tag or anchor, and on `!,`
@@ -350,7 +468,15 @@ std::string prescan(std::string_view in, std::string& out, std::size_t& i) {
             if ((c == '!' || c == '&') && !node_start && i > 0 && in[i - 1] == '\n' && !block && last == 'x') {
                 if (comment_after_plain)
                     return std::string("expected '<document start>', but found ") + (c == '!' ? "'<tag>'" : "'<anchor>'");
-                out += ' ';
+                out.append(continuation_indent(), ' ');
+            }
+            // Such a continuation line also needs more indent than the scalar's tag or anchor has
+            // (` ! a` LF ` ,` ran yaml-cpp out of memory).
+            if ((c == ',' || c == '!' || c == '&' || c == '%') && !node_start && !block && last == 'x' && i > 0 &&
+                (in[i - 1] == ' ' || in[i - 1] == '\t')) {
+                std::size_t k = i;
+                while (k > 0 && (in[k - 1] == ' ' || in[k - 1] == '\t')) --k;
+                if ((k == 0 || in[k - 1] == '\n') && i - k < continuation_indent()) out.append(continuation_indent() - (i - k), ' ');
             }
             if (node_start && (c == '[' || c == '{')) {
                 depth = 1, entry_start = true, last = '[', block = true;
@@ -385,11 +511,18 @@ std::string prescan(std::string_view in, std::string& out, std::size_t& i) {
                 out.append(in.substr(i, end - i));
                 i = end;
                 node_start = false, last = 'x', block = true;
+                if (root == 0) root = 'C';
                 continue;
             } else if ((((c == '-' || c == '?') && node_start) || c == ':') && blank(i + 1)) {
                 // A value indicator where a node should start has no key, unless after `?` or
                 // after an anchor or tag (which then belong to an empty key).
                 if (c == ':' && node_start && last != '?' && last != '!') return "mapping values are not allowed here";
+                if (root == 0) {
+                    root = c == '-' ? 'S' : 'M';
+                    std::size_t line = in.rfind('\n', i);
+                    line = line == std::string_view::npos ? 0 : line + 1;
+                    root_col = in.find_first_not_of(" \t", line) - line;
+                }
                 node_start = true, last = c, block = true;
             } else if (node_start && (c == '!' || c == '&')) {
                 if (std::string err = property(); !err.empty()) return err;
@@ -443,6 +576,7 @@ std::string prescan(std::string_view in, std::string& out, std::size_t& i) {
         }
         out += in[i++];
     }
+    if (directives) return "expected '<document start>', but found '<stream end>'";
     return {};
 }
 
@@ -503,9 +637,12 @@ result<value> salt_yaml_load(std::string_view text, bool& big_int) {
                                                   : "unacceptable character #x" + code + ": special characters are not allowed"));
         }
         // YAML 1.1 (PyYAML) reads NEL as a line break equivalent to LF; yaml-cpp (1.2) would not.
-        if (c == 0x85) input += '\n';
-        else input.append(text.substr(i, n));
-        if (c == '\n' || c == 0x85) ++line, column = 0;
+        // CR LF and a lone CR are one line break too, which PyYAML always reads as LF: the
+        // scan below and yaml-cpp see LF only (`!` CR `?` ran yaml-cpp out of memory).
+        const bool crlf = c == '\r' && i + 1 < text.size() && text[i + 1] == '\n';
+        if (c == 0x85 || (c == '\r' && !crlf)) input += '\n';
+        else if (!crlf) input.append(text.substr(i, n));
+        if (c == '\n' || c == 0x85 || (c == '\r' && !crlf)) ++line, column = 0;
         else ++column;
         i += n;
     }
