@@ -1,7 +1,7 @@
 // config: Salt's master/minion config files as salt.config loads them (load_config, include_config,
 // apply_*_config, prepend_root_dir), then the tagbus precedence rules of DESIGN.md on top.
 #include "host/config.hpp"
-#include "host/grains.hpp"
+#include "host/hostname.hpp"
 
 #include <fcntl.h>
 #include <glob.h>

@@ -85,35 +85,6 @@ std::vector<std::string_view> grains_split(std::string_view s) {
     return out;
 }
 
-std::string grains_ip6_text(const unsigned char (&a)[16]) {
-    // ipaddress.IPv6Address.__str__: the longest run (first on ties) of two or more zero
-    // hextets becomes "::"; hextets in lower-case hex without leading zeros.
-    unsigned h[8];
-    for (int i = 0; i < 8; ++i) h[i] = (unsigned(a[2 * i]) << 8) | a[2 * i + 1];
-    int best = -1, best_len = 0;
-    for (int i = 0; i < 8;) {
-        if (h[i] != 0) { ++i; continue; }
-        int j = i;
-        while (j < 8 && h[j] == 0) ++j;
-        if (j - i > best_len) best = i, best_len = j - i;
-        i = j;
-    }
-    if (best_len < 2) best = -1;
-    std::string out;
-    char buf[8];
-    for (int i = 0; i < 8; ++i) {
-        if (i == best) {
-            out += "::";
-            i += best_len - 1;
-            continue;
-        }
-        if (!out.empty() && out.back() != ':') out += ':';
-        auto r = std::to_chars(buf, buf + sizeof buf, h[i], 16);
-        out.append(buf, r.ptr);
-    }
-    return out;
-}
-
 namespace {
 
 using detail::grains_set;

@@ -36,11 +36,6 @@ struct grains_request {
 /// Nested maps keep Salt's own order (interfaces in kernel index order, dns keys as Salt builds them).
 result<map_t> collect_grains(const grains_request& req);
 
-/// salt.utils.network.get_fqhostname() for this host: getaddrinfo's canonical name for
-/// gethostname(), else socket.getfqdn()'s answer; "localhost" when the host has no name.
-/// The `fqdn` grain and a minion's id fallback both come from here.
-std::string host_fqdn();
-
 /// Keeps only `keys`, in the order of `all` (Salt filters its grains dict); a missing key is left out.
 map_t select_grains(const map_t& all, const std::vector<std::string>& keys);
 

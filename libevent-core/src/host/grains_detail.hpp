@@ -31,8 +31,6 @@ std::string grains_path(const std::string& dir, std::string_view rel);
 /// Python's str.strip() over ASCII whitespace, and str.split() with no arguments.
 std::string_view grains_strip(std::string_view s);
 std::vector<std::string_view> grains_split(std::string_view s);
-/// An address as Python's ipaddress module prints it (IPv6 never in dotted-quad form).
-std::string grains_ip6_text(const unsigned char (&a)[16]);
 
 void grains_net(const grains_ctx& c, map_t& out);  // localhost fqdn host domain ipv4 ... dns fqdns
 void grains_hw(const grains_ctx& c, map_t& out);   // virtual disks ssds gpus efi systemd dmi

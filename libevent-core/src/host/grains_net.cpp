@@ -16,42 +16,12 @@
 #include <memory>
 
 #include "host/grains_detail.hpp"
+#include "host/hostname.hpp"
 
 namespace tagbus::inline v0::detail {
 namespace {
 
-// An address as ipaddress sorts it: IPv4 before IPv6, then by numeric value.
-struct ip_addr {
-    int family = AF_INET;
-    std::array<unsigned char, 16> b{};
-    auto operator<=>(const ip_addr&) const = default;
 
-    std::string text() const {
-        if (family == AF_INET) {
-            char buf[INET_ADDRSTRLEN];
-            ::inet_ntop(AF_INET, b.data(), buf, sizeof buf);
-            return buf;
-        }
-        unsigned char a[16];
-        std::memcpy(a, b.data(), 16);
-        return grains_ip6_text(a);
-    }
-    bool loopback() const {
-        if (family == AF_INET) return b[0] == 127;
-        static const std::array<unsigned char, 16> one{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
-        return b == one;
-    }
-};
-
-std::optional<ip_addr> from_sockaddr(const sockaddr* sa) {
-    if (!sa) return std::nullopt;
-    ip_addr a;
-    a.family = sa->sa_family;
-    if (sa->sa_family == AF_INET) std::memcpy(a.b.data(), &reinterpret_cast<const sockaddr_in*>(sa)->sin_addr, 4);
-    else if (sa->sa_family == AF_INET6) std::memcpy(a.b.data(), &reinterpret_cast<const sockaddr_in6*>(sa)->sin6_addr, 16);
-    else return std::nullopt;
-    return a;
-}
 
 // ipaddress.ip_address(text), optionally with an IPv6 "%scope".
 std::optional<ip_addr> parse_ip(std::string_view text, std::string* scope = nullptr) {
@@ -125,61 +95,8 @@ array_t sorted_addrs(const std::vector<iface>& ifs, int family, bool loopback) {
     return out;
 }
 
-std::vector<ip_addr> resolve(const std::string& host, int family) {
-    std::vector<ip_addr> out;
-    addrinfo hints{};
-    hints.ai_family = family;
-    addrinfo* res = nullptr;
-    if (::getaddrinfo(host.c_str(), nullptr, &hints, &res) != 0) return out;
-    for (auto* p = res; p; p = p->ai_next)
-        if (auto a = from_sockaddr(p->ai_addr)) out.push_back(*a);
-    ::freeaddrinfo(res);
-    std::sort(out.begin(), out.end());
-    out.erase(std::unique(out.begin(), out.end()), out.end());
-    return out;
-}
 
-// socket.getfqdn(name): the first of gethostbyaddr(name)'s names that contains a dot.
-std::string getfqdn(const std::string& name) {
-    auto addrs = resolve(name, AF_UNSPEC);
-    if (addrs.empty()) return name;
-    hostent he{}, *res = nullptr;
-    char buf[8192];
-    int herr = 0;
-    const ip_addr& a = addrs.front();
-    if (::gethostbyaddr_r(a.b.data(), a.family == AF_INET ? 4 : 16, a.family, &he, buf, sizeof buf, &res, &herr) != 0 || !res)
-        return name;
-    if (std::strchr(he.h_name, '.')) return he.h_name;
-    for (char** al = he.h_aliases; al && *al; ++al)
-        if (std::strchr(*al, '.')) return *al;
-    return he.h_name;
-}
 
-// salt.utils.network.get_fqhostname: getaddrinfo's canonical name, else socket.getfqdn().
-// `addrs` gets the FQDN's addresses: those of the same answer, which getaddrinfo gives for the
-// canonical name too (Salt asks again, once per family; see grains_net).
-std::string fqhostname(const std::string& hostname, std::vector<ip_addr>& addrs) {
-    addrinfo hints{};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_protocol = IPPROTO_TCP;
-    hints.ai_flags = AI_CANONNAME;
-    addrinfo* res = nullptr;
-    if (::getaddrinfo(hostname.c_str(), "0", &hints, &res) == 0) {
-        std::string canon;
-        for (auto* p = res; p; p = p->ai_next) {
-            if (canon.empty() && p->ai_canonname && *p->ai_canonname) canon = p->ai_canonname;
-            if (auto a = from_sockaddr(p->ai_addr)) addrs.push_back(*a);
-        }
-        ::freeaddrinfo(res);
-        std::sort(addrs.begin(), addrs.end());
-        addrs.erase(std::unique(addrs.begin(), addrs.end()), addrs.end());
-        if (!canon.empty()) return canon;
-    }
-    std::string fqdn = getfqdn(hostname);
-    addrs = resolve(fqdn, AF_UNSPEC);
-    return fqdn;
-}
 
 // salt.grains.core.default_gateway over /proc/net/route and /proc/net/ipv6_route (the main
 // table `ip -N route show` prints): the first default route's gateway, True for a default
@@ -222,7 +139,7 @@ value gateway6(const grains_ctx& c) {
         if (w[4].size() != 32 || w[4].find_first_not_of('0') == std::string_view::npos) return true;
         unsigned char a[16];
         for (int i = 0; i < 16; ++i) std::from_chars(w[4].data() + 2 * i, w[4].data() + 2 * i + 2, a[i], 16);
-        return grains_ip6_text(a);
+        return ip6_text(a);
     }
     return false;
 }
@@ -447,14 +364,3 @@ void grains_net(const grains_ctx& c, map_t& out) {
 }
 
 }  // namespace tagbus::detail
-
-namespace tagbus::inline v0 {
-
-std::string host_fqdn() {
-    char host[256] = {};
-    if (::gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') return "localhost";
-    std::vector<detail::ip_addr> addrs;
-    return detail::fqhostname(host, addrs);
-}
-
-}  // namespace tagbus
