@@ -289,6 +289,17 @@ TEST_CASE("directives and document markers: PyYAML's reading, and yaml-cpp never
         {" ! a\n ,", "str:a ,"},
         {"  &x a\n  ,", "str:a ,"},
         {"--- ! a\n !b", "str:a !b"},
+        // A comment ends a root plain scalar: nothing may follow it (`a` LF `# c` LF ` ,` ran
+        // yaml-cpp out of memory).
+        {"a\n# c\n ,", "error: invalid YAML at line 3, column 2: expected '<document start>', but found ','"},
+        {"a # c\nb", "error: invalid YAML at line 2, column 1: expected '<document start>', but found '<scalar>'"},
+        {"a: b # c\nc: d", "{str:a=str:b,str:c=str:d}"},
+        // Any continuation line of a tagged or anchored root plain scalar (`!!str a` LF `?` and
+        // `!:` CR `?` ran yaml-cpp out of memory).
+        {"!!str a\n?\n", "str:a ?"},
+        {"! a\n?", "str:a ?"},
+        {"&x a\n- b", "str:a - b"},
+        {"!: 0nun!\r?\n", "error: invalid YAML at line 1, column 1: could not determine a constructor for the tag '!:'"},
         // CR LF and a lone CR are line breaks (`!` CR `?` LF LF LF `?` ran yaml-cpp out of
         // memory); the duplicate null key is Salt's conflicting ID.
         {"!\r?\n\n\n?\n", "error: invalid YAML at line 6, column 1: while constructing a mapping: found conflicting ID 'None'"},

@@ -140,7 +140,7 @@ struct loader {
         }
         if (tag == "python/unicode" || tag == "timestamp") return value(t);
         if (tag == "map" || tag == "seq") fail_at(n, "expected a " + std::string(tag == "map" ? "mapping" : "sequence") + " node, but found scalar");
-        fail_at(n, "could not determine a constructor for the tag '" + (tag.find(':') == std::string::npos && tag.starts_with('!') ? tag : std::string(k_tag) + tag) + "'");
+        fail_at(n, "could not determine a constructor for the tag '" + (tag.starts_with('!') || tag.find(':') != std::string::npos ? tag : std::string(k_tag) + tag) + "'");
     }
 
     // An empty node that carried an explicit tag (`!!str` alone): yaml-cpp drops the tag.
@@ -427,7 +427,7 @@ std::string prescan(std::string_view in, std::string& out, std::size_t& i) {
             // In a document, '%' continues a top-level plain scalar (indented for yaml-cpp, which
             // reads a directive in any column-0 '%'); anywhere else it ends the document.
             if (open && !node_start && !block && last == 'x' && !comment_after_plain) {
-                out.append(continuation_indent(), ' ');
+                // indented below, as every continuation line
             } else {
                 if (std::string err = directive(); !err.empty()) return err;
                 open = false;
@@ -443,8 +443,10 @@ std::string prescan(std::string_view in, std::string& out, std::size_t& i) {
         if (depth == 0 && column0 && open && ((root == 'S' && !(c == '-' && blank(i + 1))) || (root != 0 && root != 'C' && root_col > 0)))
             return "expected <block end>, but found " + token_name();
         // After a root quoted scalar, flow collection or block scalar, a later line holds nothing
-        // (`|` LF LF `&&&` ran yaml-cpp out of memory).
-        if (depth == 0 && open && root == 'C') return "expected '<document start>', but found " + token_name();
+        // (`|` LF LF `&&&` ran yaml-cpp out of memory), nor after a comment that ended a root
+        // plain scalar (`a` LF `# c` LF ` ,` did too).
+        if (depth == 0 && open && (root == 'C' || comment_after_plain))
+            return "expected '<document start>', but found " + token_name();
         if (depth == 0 && node_col == std::string_view::npos) node_col = column(i);
         if (depth == 0) {
             // After a quoted scalar or flow collection only a mapping value may follow on the line
@@ -459,21 +461,14 @@ std::string prescan(std::string_view in, std::string& out, std::size_t& i) {
             // bad_alloc), so it gets an indented continuation line or nothing.
             if (c == ',' && i > 0 && in[i - 1] == '\n') {
                 if (block) return "expected <block end>, but found ','";
-                if (comment_after_plain || last != 'x') return "expected '<document start>', but found ','";
-                out.append(continuation_indent(), ' ');
+                if (last != 'x') return "expected '<document start>', but found ','";
             }
-            // A '!' or '&' in column 0 continuing a top-level plain scalar is more of its text to
-            // PyYAML; yaml-cpp would end the scalar there and read a tag or anchor, and on `!,`
-            // it runs out of memory (`&c- :a` LF `!,`: a fuzzing find). Indented, it stays text.
-            if ((c == '!' || c == '&') && !node_start && i > 0 && in[i - 1] == '\n' && !block && last == 'x') {
-                if (comment_after_plain)
-                    return std::string("expected '<document start>', but found ") + (c == '!' ? "'<tag>'" : "'<anchor>'");
-                out.append(continuation_indent(), ' ');
-            }
-            // Such a continuation line also needs more indent than the scalar's tag or anchor has
-            // (` ! a` LF ` ,` ran yaml-cpp out of memory).
-            if ((c == ',' || c == '!' || c == '&' || c == '%') && !node_start && !block && last == 'x' && i > 0 &&
-                (in[i - 1] == ' ' || in[i - 1] == '\t')) {
+            // Every continuation line of a top-level plain scalar (PyYAML reads any line that is
+            // not a comment, a marker or a mapping value as more of its text) is indented past
+            // the scalar's tag or anchor for yaml-cpp, which otherwise ends the scalar at a ',',
+            // '!', '&', '%' or '?' there and runs out of memory on some (`&c- :a` LF `!,`,
+            // ` ! a` LF ` ,`, `!!str a` LF `?`: fuzzing finds). Indenting changes no text.
+            if (!node_start && !block && last == 'x' && i > 0 && !(c == ':' && blank(i + 1))) {
                 std::size_t k = i;
                 while (k > 0 && (in[k - 1] == ' ' || in[k - 1] == '\t')) --k;
                 if ((k == 0 || in[k - 1] == '\n') && i - k < continuation_indent()) out.append(continuation_indent() - (i - k), ' ');
