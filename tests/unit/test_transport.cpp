@@ -972,10 +972,6 @@ std::string frame_of(std::string_view body) {
     return f;
 }
 
-bool any_contains(const std::vector<std::string>& lines, std::string_view needle) {
-    return std::any_of(lines.begin(), lines.end(), [&](const std::string& l) { return l.find(needle) != std::string::npos; });
-}
-
 }  // namespace
 
 TEST_CASE("a publisher stalled in the middle of a frame is dropped after partial_frame_timeout_ms; others are not") {

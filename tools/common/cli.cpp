@@ -15,6 +15,8 @@
 #include <iostream>
 #include <set>
 
+#include "api/destination_impl.hpp"
+#include "tagbus/destination.hpp"
 #include "tagbus_version.h"
 
 namespace tagbus::cli {
@@ -305,29 +307,35 @@ void add_connection_options(CLI::App& app, connection_options& o, bool with_fram
 
 result<std::pair<bus_config, bus_endpoints>> connect_target(std::string_view tool, const connection_options& o,
                                                              node_kind default_node) {
-    config_request req;
-    req.node = default_node;
+    destination_options d;
+    d.node = default_node;
     if (o.node) {
         auto n = parse_node(*o.node);
         if (!n) return n.error();
-        req.node = *n;
+        d.node = *n;
     }
-    req.sock_dir = o.sock_dir;
-    req.config_dir = o.config_dir;
-    req.id = o.id;
-    req.framing = o.framing;
-    req.ipc_mode = o.ipc_mode;
-    auto cfg = resolve_config(req, environment::process());
-    if (!cfg) return cfg.error();
-    auto ep = bus_paths(*cfg);
-    if (!ep) return ep.error();
-    if (auto r = use_target(*cfg, *ep); !r) return r.error();
+    d.sock_dir = o.sock_dir;
+    d.config_dir = o.config_dir;
+    d.id = o.id;
+    d.framing = o.framing;
+    d.ipc_mode = o.ipc_mode;
+    auto dest = destination::resolve(d);
+    if (!dest) {
+        // The library names no flag; a tool says which one fixes an unsafe sock_dir.
+        failure f = dest.error();
+        constexpr std::string_view lib = "; remove it or choose another sock_dir";
+        if (f.message.ends_with(lib)) f.message.replace(f.message.size() - lib.size(), lib.size(), "; remove it or choose another with --sock-dir");
+        return f;
+    }
+    const auto& t = dest->details();
+    targets().push_back({t.cfg, t.eps});
     if (o.verbose) {
-        say(tool, "node " + std::string(to_string(cfg->node)) + ", sock_dir " + cfg->sock_dir + " (from " +
-                      cfg->sock_dir_source + ")");
-        say(tool, "pub " + ep->pub.describe() + ", pull " + ep->pull.describe());
+        const std::string lines = dest->describe();
+        const auto nl = lines.find('\n');
+        say(tool, lines.substr(0, nl));
+        say(tool, lines.substr(nl + 1));
     }
-    return std::pair{std::move(*cfg), std::move(*ep)};
+    return std::pair{t.cfg, t.eps};
 }
 
 result<void> not_both(bool word_given, bool flag_given, std::string_view key, std::string_view flag) {

@@ -13,11 +13,12 @@
 
 #include "wire/frame.hpp"
 #include "tagbus/result.hpp"
+#include "tagbus/node.hpp"
 #include "tagbus/value.hpp"
 
 namespace tagbus::inline v0 {
 
-enum class node_kind { master, minion };
+// node_kind: tagbus/node.hpp
 
 /// "master" | "minion"; error (errc::invalid): "unknown node 'x' (expected master or minion)".
 result<node_kind> parse_node(std::string_view word);

@@ -171,7 +171,7 @@ void detail::subscriber_state::on_connected(int status) {
         drop_conn();
         if (!ever_connected && !opts.wait_for_bus) {
             stopped = true;
-            failure err = fail(errc::unavailable, "cannot connect to " + opts.pub.describe() + ": " + detail::reason(status));
+            failure err = fail(errc::unavailable, "cannot connect to " + opts.pub.describe() + ": " + detail::reason(status), -status);
             report(link_state::unavailable, &err);
             return;
         }
@@ -543,7 +543,7 @@ result<publisher> publisher::connect(const endpoint& pull, std::chrono::millisec
             return fail(errc::timeout,
                         "timed out connecting to " + pull.describe() + " after " + std::to_string(ms) + " ms");
         }
-        return fail(errc::unavailable, "cannot connect to " + pull.describe() + ": " + detail::reason(st));
+        return fail(errc::unavailable, "cannot connect to " + pull.describe() + ": " + detail::reason(st), -st);
     }
     p->open = true;
     if (pull.tcp) uv_tcp_nodelay(&p->h.tcp, 1);
@@ -735,7 +735,7 @@ void detail::apub_state::on_connected(int status) {
         schedule_retry();
         if (!outage) {
             outage = true;
-            failure err = fail(errc::unavailable, "cannot connect to " + opts.pull.describe() + ": " + detail::reason(status));
+            failure err = fail(errc::unavailable, "cannot connect to " + opts.pull.describe() + ": " + detail::reason(status), -status);
             report(link_state::lost, &err);
         }
         return;

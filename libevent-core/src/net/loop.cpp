@@ -40,6 +40,13 @@ struct signal_node {
     std::function<void()> cb;
 };
 
+struct wake_node {
+    uv_async_t handle{};
+    std::function<void()> cb;
+};
+
+void free_wake(uv_handle_t* h) { delete static_cast<wake_node*>(h->data); }
+
 void free_timer(uv_handle_t* h) { delete static_cast<timer_node*>(h->data); }
 void free_signal(uv_handle_t* h) { delete static_cast<signal_node*>(h->data); }
 void close_foreign(uv_handle_t* h, void*) {
@@ -54,6 +61,7 @@ struct event_loop::impl {
     timer_id next_id = 1;
     std::unordered_map<timer_id, detail::timer_node*> timers;
     std::vector<detail::signal_node*> signals;
+    detail::wake_node* waker = nullptr;
     std::exception_ptr failed;  // thrown by a callback; run() rethrows it
 
     static void on_timer(uv_timer_t* t) {
@@ -67,6 +75,10 @@ struct event_loop::impl {
         if (cb) detail::guard_loop(t->loop, cb);
     }
 
+    static void on_wake(uv_async_t* a) {
+        auto* node = static_cast<detail::wake_node*>(a->data);
+        if (node->cb) detail::guard_loop(a->loop, node->cb);
+    }
     static void on_signal(uv_signal_t* s, int) {
         auto* node = static_cast<detail::signal_node*>(s->data);
         if (node->cb) detail::guard_loop(s->loop, node->cb);
@@ -89,6 +101,8 @@ event_loop::~event_loop() {
         uv_close(reinterpret_cast<uv_handle_t*>(&node->handle), detail::free_signal);
     }
     p_->signals.clear();
+    if (p_->waker) uv_close(reinterpret_cast<uv_handle_t*>(&p_->waker->handle), detail::free_wake);
+    p_->waker = nullptr;
     // Clients and servers close their own handles when they are destroyed (before the loop, as
     // they are declared after it); their close callbacks run here. A handle someone forgot to
     // close is closed without a callback rather than hanging: uv_loop_close must succeed.
@@ -106,6 +120,26 @@ void event_loop::run() {
 }
 
 void event_loop::stop() { uv_stop(&p_->loop); }
+
+void event_loop::poll() {
+    uv_run(&p_->loop, UV_RUN_NOWAIT);
+    if (p_->failed) std::rethrow_exception(std::exchange(p_->failed, nullptr));
+}
+
+void event_loop::on_wake(std::function<void()> cb) {
+    if (!p_->waker) {
+        auto* node = new detail::wake_node;
+        node->handle.data = node;
+        uv_async_init(&p_->loop, &node->handle, impl::on_wake);
+        uv_unref(reinterpret_cast<uv_handle_t*>(&node->handle));
+        p_->waker = node;
+    }
+    p_->waker->cb = std::move(cb);
+}
+
+void event_loop::wake() {
+    if (p_->waker) uv_async_send(&p_->waker->handle);
+}
 
 event_loop::timer_id event_loop::after(std::uint64_t ms, std::function<void()> cb) {
     auto* node = new detail::timer_node;

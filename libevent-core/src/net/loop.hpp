@@ -28,6 +28,13 @@ public:
     void run();
     /// Makes run() return after the current callback; safe to call from any callback.
     void stop();
+    /// One turn of the loop without waiting: runs what is ready now (reads, connects, timers due).
+    void poll();
+    /// `cb` runs on the loop whenever wake() was called (several wakes may run it once). Only one
+    /// such callback; it does not keep run() going.
+    void on_wake(std::function<void()> cb);
+    /// Thread-safe: makes the loop run the on_wake callback soon.
+    void wake();
 
     using timer_id = std::uint64_t;
     /// Calls `cb` once after `ms` milliseconds. The returned id cancels it.

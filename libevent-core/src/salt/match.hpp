@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 
+#include "tagbus/match.hpp"
 #include "tagbus/result.hpp"
 
 namespace tagbus::inline v0 {
@@ -34,7 +35,7 @@ private:
     std::unique_ptr<impl> p_;
 };
 
-enum class match_type { startswith, endswith, find, regex, fnmatch };
+// match_type: tagbus/match.hpp
 
 /// "startswith" | "endswith" | "find" | "regex" | "fnmatch"; anything else is an error
 /// (errc::invalid): "unknown match type 'foo' (expected startswith, endswith, find, regex or fnmatch)".

@@ -1,0 +1,53 @@
+// Where a bus is: the socket paths (or TCP ports), the framing and the size cap, resolved once
+// from the node, a sock_dir, the Salt config folder, a minion id and the environment, with the one
+// precedence rule every tagbus tool uses (see libtagbus(3), "DESTINATION").
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "tagbus/export.hpp"
+#include "tagbus/node.hpp"
+#include "tagbus/result.hpp"
+
+namespace tagbus::inline v0 {
+
+/// Each field unset means "not given": the next source in the precedence rule decides.
+struct destination_options {
+    node_kind node = node_kind::master;
+    std::optional<std::string> sock_dir;    ///< beats TAGBUS_SOCK_DIR and the config files
+    std::optional<std::string> config_dir;  ///< Salt's config folder; default /etc/salt
+    std::optional<std::string> id;          ///< a minion's id (else config `id`, minion_id, FQDN)
+    std::optional<std::string> framing;     ///< "legacy" | "prefixed" (else TAGBUS_FRAMING, config)
+    std::optional<std::string> ipc_mode;    ///< "ipc" | "tcp" (else config `ipc_mode`)
+};
+
+class TAGBUS_API destination {
+public:
+    /// Resolves the configuration (reads the config files; connects to nothing). Errors:
+    /// errc::config for an unreadable or invalid config file, naming file and line;
+    /// errc::invalid for a bad framing, ipc_mode or an empty sock_dir.
+    static result<destination> resolve(const destination_options& options = {});
+
+    node_kind node() const;
+    /// The socket folder, and where it came from ("TAGBUS_SOCK_DIR", "/etc/salt/minion", ...).
+    const std::string& sock_dir() const;
+    const std::string& sock_dir_source() const;
+    /// The config's max_event_size: larger events are trimmed as Salt trims them.
+    std::size_t max_event_size() const;
+    /// Two lines for a verbose mode: "node master, sock_dir /run/x (from TAGBUS_SOCK_DIR)" and
+    /// "pub /run/x/master_event_pub.ipc, pull /run/x/master_event_pull.ipc".
+    std::string describe() const;
+
+    struct impl;
+    /// The resolved details, for the library's own modules.
+    const impl& details() const { return *p_; }
+
+private:
+    explicit destination(std::shared_ptr<const impl> p);
+    std::shared_ptr<const impl> p_;
+};
+
+}  // namespace tagbus

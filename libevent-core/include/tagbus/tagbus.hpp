@@ -1,0 +1,12 @@
+// libtagbus: Salt's event bus from C++ (libtagbus(3)). Everything public, in one include.
+#pragma once
+
+#include "tagbus/destination.hpp"
+#include "tagbus/error.hpp"
+#include "tagbus/event.hpp"
+#include "tagbus/fire.hpp"
+#include "tagbus/listener.hpp"
+#include "tagbus/match.hpp"
+#include "tagbus/node.hpp"
+#include "tagbus/result.hpp"
+#include "tagbus/value.hpp"

@@ -1,0 +1,353 @@
+// The public C++ API against the real event-busd (a child process) over real sockets: destination,
+// fire_event with delivery confirmed, and the listener's get_event semantics, row by row as
+// SALT-WIRE §5 states them. Only public headers are included: this is what a program sees.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <thread>
+
+#include "tagbus/tagbus.hpp"
+
+using namespace tagbus;
+using namespace std::chrono_literals;
+using clk = std::chrono::steady_clock;
+
+namespace {
+
+struct temp_dir {
+    std::string path;
+    temp_dir() {
+        char tmpl[] = "/tmp/tbapiXXXXXX";
+        REQUIRE(::mkdtemp(tmpl) != nullptr);
+        path = tmpl;
+        std::filesystem::create_directory(path + "/etc");
+    }
+    ~temp_dir() {
+        std::error_code ec;
+        std::filesystem::remove_all(path, ec);
+    }
+};
+
+/// A sock_dir and an empty config folder of the test's own.
+destination_options options_in(const temp_dir& dir) {
+    destination_options o;
+    o.sock_dir = dir.path + "/sock";
+    o.config_dir = dir.path + "/etc";
+    return o;
+}
+
+/// event-busd on `sock_dir`, started and ready (its "started" line read from stderr).
+struct busd {
+    pid_t pid = -1;
+    busd(const std::string& sock_dir, const std::string& config_dir) {
+        const char* exe = std::getenv("TAGBUS_BUSD");
+        REQUIRE_MESSAGE(exe != nullptr, "TAGBUS_BUSD names the event-busd to test");
+        int err[2];
+        REQUIRE(::pipe2(err, O_CLOEXEC) == 0);
+        pid = ::fork();
+        REQUIRE(pid >= 0);
+        if (pid == 0) {
+            ::dup2(err[1], 2);
+            ::execl(exe, exe, "--node", "master", "--sock-dir", sock_dir.c_str(), "-c", config_dir.c_str(),
+                    static_cast<char*>(nullptr));
+            ::_exit(127);
+        }
+        ::close(err[1]);
+        std::string line;
+        const auto deadline = clk::now() + 10s;
+        while (line.find('\n') == std::string::npos && clk::now() < deadline) {
+            pollfd p{err[0], POLLIN, 0};
+            if (::poll(&p, 1, 100) <= 0) continue;
+            char buf[256];
+            const ssize_t n = ::read(err[0], buf, sizeof buf);
+            if (n <= 0) break;
+            line.append(buf, static_cast<std::size_t>(n));
+        }
+        ::close(err[0]);
+        REQUIRE_MESSAGE(line.find("event-busd: started the") != std::string::npos, line);
+    }
+    void kill() {
+        if (pid <= 0) return;
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, nullptr, 0);
+        pid = -1;
+    }
+    ~busd() { kill(); }
+};
+
+struct fixture {
+    temp_dir dir;
+    std::string sock_dir = dir.path + "/sock";
+    std::optional<busd> bus{std::in_place, sock_dir, dir.path + "/etc"};
+    destination dest = [&] {
+        auto d = destination::resolve(options_in(dir));
+        REQUIRE(d);
+        return *d;
+    }();
+
+    void fire(std::string_view tag, value data = value(map_t{})) {
+        auto r = fire_event(dest, tag, data);
+        REQUIRE_MESSAGE(r, (r ? "" : r.error().message));
+    }
+
+    /// Until the bus has registered the listener (a subscriber connected a moment ago may not be
+    /// accepted yet): fires probes until one comes back. Returns how many it took.
+    void sync(listener& l) {
+        const auto deadline = clk::now() + 10s;
+        for (int n = 0; clk::now() < deadline; ++n) {
+            fire("sync/" + std::to_string(n));
+            auto e = l.get_event(200ms, "sync/");
+            REQUIRE(e);
+            if (*e) {
+                // Drain the probes that are still on their way.
+                while (true) {
+                    auto more = l.get_event(50ms, "sync/");
+                    REQUIRE(more);
+                    if (!*more) break;
+                }
+                return;
+            }
+        }
+        FAIL("the listener never saw a probe event");
+    }
+
+    listener open() {
+        auto l = listener::open(dest);
+        REQUIRE(l);
+        sync(*l);
+        return std::move(*l);
+    }
+};
+
+const value* get(const value& m, std::string_view key) {
+    const auto* map = std::get_if<map_t>(&m.v);
+    if (!map) return nullptr;
+    for (const auto& kv : *map)
+        if (const auto* k = kv.key.str(); k && *k == key) return &kv.val;
+    return nullptr;
+}
+
+std::string tag_of(const result<std::optional<event>>& r) {
+    REQUIRE(r);
+    return *r ? (*r)->tag : std::string("(none)");
+}
+
+}  // namespace
+
+TEST_CASE("destination: resolution and describe()") {
+    temp_dir dir;
+    destination_options o = options_in(dir);
+    auto d = destination::resolve(o);
+    REQUIRE(d);
+    CHECK(d->node() == node_kind::master);
+    CHECK(d->sock_dir() == dir.path + "/sock");
+    CHECK(d->max_event_size() == 1048576);
+    CHECK(d->describe() == "node master, sock_dir " + dir.path + "/sock (from command line)\npub " + dir.path +
+                               "/sock/master_event_pub.ipc, pull " + dir.path + "/sock/master_event_pull.ipc");
+    o.framing = "bogus";
+    auto bad = destination::resolve(o);
+    REQUIRE(!bad);
+    CHECK(bad.error().code == errc::invalid);
+    o.framing.reset();
+    o.config_dir = dir.path + "/missing";
+    auto missing = destination::resolve(o);
+    REQUIRE(!missing);
+    CHECK(missing.error().code == errc::config);
+}
+
+TEST_CASE("fire_event: no bus is errc::unavailable with the errno, a bad tag errc::data; nothing throws") {
+    temp_dir dir;
+    auto d = destination::resolve(options_in(dir));
+    REQUIRE(d);
+    auto r = fire_event(*d, "a/b", value(map_t{}), fire_options{500ms});
+    REQUIRE(!r);
+    CHECK(r.error().code == errc::unavailable);
+    CHECK(r.error().sys_errno == ENOENT);
+    CHECK(r.error().message.find("master_event_pull.ipc") != std::string::npos);
+    auto empty = fire_event(*d, "", value(map_t{}));
+    REQUIRE(!empty);
+    CHECK(empty.error().code == errc::data);
+    auto not_map = fire_event(*d, "a", value(array_t{}));
+    REQUIRE(!not_map);
+    CHECK(not_map.error().code == errc::data);
+}
+
+TEST_CASE("get_event returns the event fired, with Salt's _stamp added to the data") {
+    fixture f;
+    auto l = f.open();
+    map_t data;
+    data.push_back(member{value("foo"), value("bar")});
+    f.fire("myco/test", value(data));
+    auto r = l.get_event(5s, "myco/");
+    REQUIRE(r);
+    REQUIRE(*r);
+    CHECK((*r)->tag == "myco/test");
+    const value* foo = get((*r)->data, "foo");
+    REQUIRE(foo != nullptr);
+    CHECK(*foo->str() == "bar");
+    CHECK(get((*r)->data, "_stamp") != nullptr);
+}
+
+TEST_CASE("match types, as SALT-WIRE §5's table") {
+    struct row {
+        const char* search;
+        match_type type;
+        const char* tag;
+        bool match;
+    };
+    const row rows[] = {
+        {"", match_type::startswith, "a/b/c", true},  // an empty search tag matches everything
+        {"a/b", match_type::startswith, "a/b/c", true},
+        {"b/c", match_type::startswith, "a/b/c", false},
+        {"b/c", match_type::endswith, "a/b/c", true},
+        {"a/b", match_type::endswith, "a/b/c", false},
+        {"/b/", match_type::find, "a/b/c", true},
+        {"x", match_type::find, "a/b/c", false},
+        {"a/b", match_type::regex, "a/b/c", true},   // anchored at the start only
+        {"b/c", match_type::regex, "a/b/c", false},  // not a search
+        {"a/.*/c", match_type::regex, "a/b/c", true},
+        {"a/*", match_type::fnmatch, "a/b/c", true},  // '*' crosses '/'
+        {"a/?", match_type::fnmatch, "a/b/c", false},  // the whole tag
+        {"A/*", match_type::fnmatch, "a/b/c", false},  // case-sensitive
+    };
+    fixture f;
+    auto l = f.open();
+    // The marker fired after each tag is kept (subscribed): once it is pending, the tag's event,
+    // which came before it, has been looked at by get_event.
+    REQUIRE(l.subscribe("end/"));
+    for (const auto& r : rows) {
+        CAPTURE(r.search);
+        CAPTURE(static_cast<int>(r.type));
+        f.fire(r.tag);
+        f.fire("end/marker");
+        if (r.match) {
+            CHECK(tag_of(l.get_event(5s, r.search, r.type)) == r.tag);
+        } else {
+            const auto deadline = clk::now() + 10s;
+            while (l.pending() == 0 && clk::now() < deadline) CHECK(tag_of(l.get_event(100ms, r.search, r.type)) == "(none)");
+        }
+        CHECK(tag_of(l.get_event(5s, "end/")) == "end/marker");
+        CHECK(l.pending() == 0);
+    }
+}
+
+TEST_CASE("an invalid regex is errc::invalid") {
+    fixture f;
+    auto l = f.open();
+    auto r = l.get_event(100ms, "a(", match_type::regex);
+    REQUIRE(!r);
+    CHECK(r.error().code == errc::invalid);
+    CHECK(!l.subscribe("(?<name>x)", match_type::regex));
+}
+
+TEST_CASE("a non-matching event is dropped unless a subscription matches it; subscribed ones wait in the pending queue") {
+    fixture f;
+    auto l = f.open();
+    f.fire("x/1");
+    f.fire("y/1");
+    CHECK(tag_of(l.get_event(5s, "y/")) == "y/1");
+    CHECK(l.pending() == 0);
+    CHECK(tag_of(l.get_event(0ms, "x/", match_type::startswith, true)) == "(none)");  // x/1 was dropped
+
+    REQUIRE(l.subscribe("x/"));
+    f.fire("x/2");
+    f.fire("z/1");
+    f.fire("y/2");
+    CHECK(tag_of(l.get_event(5s, "y/")) == "y/2");
+    CHECK(l.pending() == 1);  // x/2 kept, z/1 dropped
+    // The pending queue is looked at first, even with no_block.
+    CHECK(tag_of(l.get_event(0ms, "x/", match_type::startswith, true)) == "x/2");
+    CHECK(l.pending() == 0);
+
+    f.fire("x/3");
+    f.fire("y/3");
+    CHECK(tag_of(l.get_event(5s, "y/")) == "y/3");
+    CHECK(l.pending() == 1);
+    l.unsubscribe("x/");  // clears what no subscription matches any more
+    CHECK(l.pending() == 0);
+}
+
+TEST_CASE("the wait is not restarted by non-matching events, and no_block does not wait") {
+    fixture f;
+    auto l = f.open();
+    std::atomic<bool> stop{false};
+    std::thread noise([&] {
+        while (!stop) {
+            (void)fire_event(f.dest, "noise/x", value(map_t{}));
+            std::this_thread::sleep_for(20ms);  // pacing the noise source, not waiting for a result
+        }
+    });
+    const auto t0 = clk::now();
+    auto r = l.get_event(400ms, "never/");
+    const auto took = clk::now() - t0;
+    stop = true;
+    noise.join();
+    REQUIRE(r);
+    CHECK(!*r);
+    CHECK(took >= 400ms);
+    CHECK(took < 5s);  // with the wait restarted at each event it would never end while noise goes on
+    const auto t1 = clk::now();
+    auto nb = l.get_event(10s, "never/", match_type::startswith, true);
+    REQUIRE(nb);
+    CHECK(!*nb);
+    CHECK(clk::now() - t1 < 5s);
+}
+
+TEST_CASE("interrupt() from another thread ends a wait that would last forever; iter_events ends with it") {
+    fixture f;
+    auto l = f.open();
+    std::thread t([&] {
+        std::this_thread::sleep_for(100ms);  // let the wait start (the call must also work when early)
+        l.interrupt();
+    });
+    auto r = l.get_event(0ms, "never/");  // 0: forever
+    t.join();
+    REQUIRE(r);
+    CHECK(!*r);
+
+    f.fire("job/1");
+    f.fire("job/2");
+    std::vector<std::string> seen;
+    for (const auto& ev : l.iter_events("job/*", match_type::fnmatch)) {
+        seen.push_back(ev.tag);
+        if (seen.size() == 2) l.interrupt();
+    }
+    CHECK(seen == std::vector<std::string>{"job/1", "job/2"});
+}
+
+TEST_CASE("a lost bus: get_event returns within its wait, reconnects when the bus is back, counts the gap, clears the pending queue") {
+    fixture f;
+    auto l = f.open();
+    REQUIRE(l.subscribe("kept/"));
+    f.fire("kept/1");
+    f.fire("other/1");
+    CHECK(tag_of(l.get_event(5s, "other/")) == "other/1");
+    CHECK(l.pending() == 1);
+    CHECK(l.gaps() == 0);
+
+    f.bus->kill();
+    const auto t0 = clk::now();
+    CHECK(tag_of(l.get_event(300ms, "x/")) == "(none)");
+    CHECK(clk::now() - t0 < 5s);
+    CHECK(!l.connected());
+    CHECK(l.pending() == 0);
+
+    f.bus.emplace(f.sock_dir, f.dir.path + "/etc");
+    const auto deadline = clk::now() + 10s;
+    while (!l.connected() && clk::now() < deadline) (void)l.get_event(100ms, "x/");
+    REQUIRE(l.connected());
+    CHECK(l.gaps() == 1);
+    f.sync(l);
+    f.fire("after/1");
+    CHECK(tag_of(l.get_event(5s, "after/")) == "after/1");
+}
