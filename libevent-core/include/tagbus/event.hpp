@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "tagbus/export.hpp"
 #include "tagbus/result.hpp"
 #include "tagbus/value.hpp"
 
@@ -23,22 +24,22 @@ struct event {
 
 /// Splits a body at its first "\n\n" without decoding the data.
 /// Error (errc::data) when there is no "\n\n": "event body has no blank line after the tag".
-result<std::pair<std::string_view, std::string_view>> split_body(std::string_view body);
+TAGBUS_API result<std::pair<std::string_view, std::string_view>> split_body(std::string_view body);
 
 /// Decodes a whole body. Data that is not valid msgpack is an error naming the offset.
-result<event> decode_body(std::string_view body);
+TAGBUS_API result<event> decode_body(std::string_view body);
 
 /// Checks a tag for firing: non-empty and without "\n\n". Errors: "tag is empty",
 /// "tag contains a blank line (\"\\n\\n\")" (errc::data).
-result<void> check_tag(std::string_view tag);
+TAGBUS_API result<void> check_tag(std::string_view tag);
 
 /// Salt's `_stamp` text for a UTC time: "2024-05-01T12:34:56.789012", or "2024-05-01T12:34:56" when
 /// the microseconds are exactly zero (Python's datetime.isoformat()).
-std::string format_stamp(std::chrono::system_clock::time_point t);
+TAGBUS_API std::string format_stamp(std::chrono::system_clock::time_point t);
 
 /// Sets data["_stamp"]: appended after the caller's keys, or replacing the value in place when the
 /// map already has a str key "_stamp". `data` must be a map.
-void set_stamp(map_t& data, std::chrono::system_clock::time_point t);
+TAGBUS_API void set_stamp(map_t& data, std::chrono::system_clock::time_point t);
 
 /// What trimming did to an event that was over max_event_size, so a tool can say so.
 struct trim_report {
@@ -56,21 +57,21 @@ struct trim_report {
 /// One line for a warning: "event 'TAG' is N bytes, over max_event_size M: trimmed key 'a.b'
 /// (X bytes) to \"VALUE_TRIMMED\"" (several keys: "trimmed keys 'a' (X bytes), 'b' (Y bytes) to
 /// ..."), or "...: no value could be trimmed; sent at N bytes" when Salt's passes found nothing.
-std::string describe_trim(std::string_view tag, const trim_report& r);
+TAGBUS_API std::string describe_trim(std::string_view tag, const trim_report& r);
 
 /// Salt's trimming (SALT-WIRE §3 "Size cap and trimming"), emulating its CPython size measurement.
 /// Returns true when the data was changed. `report` (optional) receives what was trimmed.
-bool trim_to_max_event_size(map_t& data, std::size_t max_event_size, trim_report* report = nullptr);
+TAGBUS_API bool trim_to_max_event_size(map_t& data, std::size_t max_event_size, trim_report* report = nullptr);
 
 /// Builds a body from a tag and data as Salt's fire_event does: checks the tag, requires a map
 /// (error "event data must be a map, not a list" etc.), adds `_stamp` (unless `stamp` is false),
 /// trims to max_event_size, packs. `data` is modified as Salt modifies the caller's map.
 /// `report` (optional) receives what trimming did; `report->over` says whether the tool should warn.
-result<std::string> encode_body(std::string_view tag, value& data, std::size_t max_event_size,
+TAGBUS_API result<std::string> encode_body(std::string_view tag, value& data, std::size_t max_event_size,
                                 bool stamp = true, trim_report* report = nullptr);
 
 /// Ext type 78 (datetime): payload "YYYYMMDDTHH:MM:SS.ffffff". Returns the ISO text Salt prints,
 /// "2024-05-01T12:00:00.123456" or without the fraction when it is zero; error when malformed.
-result<std::string> ext78_isoformat(std::string_view payload);
+TAGBUS_API result<std::string> ext78_isoformat(std::string_view payload);
 
 }  // namespace tagbus

@@ -53,7 +53,8 @@ public:
     event_range iter_events(std::string_view tag = {}, match_type type = match_type::startswith);
 
     /// Makes a get_event that is waiting, or the next one, return nullopt at once. Callable from
-    /// any thread while the listener exists.
+    /// any thread while the listener exists, and from a signal handler (it only sets an atomic
+    /// flag and calls uv_async_send, which libuv documents as async-signal-safe).
     void interrupt();
 
     bool connected() const;

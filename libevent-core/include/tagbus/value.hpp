@@ -15,6 +15,7 @@
 #include <variant>
 #include <vector>
 
+#include "tagbus/export.hpp"
 #include "tagbus/result.hpp"
 
 namespace tagbus::inline v0 {
@@ -38,7 +39,7 @@ struct ext_t {
 
 /// A msgpack value. Integers are normalised: a non-negative integer is always `std::uint64_t`,
 /// a negative one always `std::int64_t`, whatever msgpack format carried it.
-struct value {
+struct TAGBUS_API value {
     using storage = std::variant<std::monostate, bool, std::int64_t, std::uint64_t, float, double, std::string,
                                  bin_t, array_t, map_t, ext_t>;
     storage v;
@@ -104,27 +105,27 @@ inline value::value(ext_t e) : v(std::move(e)) {}
 
 /// What a value is, for messages: "None", "a boolean", "an integer", "a float", "a string",
 /// "bytes", "a list", "a map", "an ext value" (Python's words, as Salt users know them).
-std::string_view kind_name(const value& v);
+TAGBUS_API std::string_view kind_name(const value& v);
 
 /// Appends the msgpack encoding of `v` to `out`, as msgpack-python packs with use_bin_type=True:
 /// the smallest format for every integer and length, float64 for double, float32 for float,
 /// str for std::string, bin for bin_t, fixext/ext8.. for ext_t, maps in their stored order.
-void pack(const value& v, std::string& out);
-std::string pack(const value& v);
+TAGBUS_API void pack(const value& v, std::string& out);
+TAGBUS_API std::string pack(const value& v);
 
 /// Decodes exactly one msgpack object from the start of `in` and stores how many bytes it used in
 /// `used`. Every msgpack format is accepted (including str8 / bin / ext / float32 / nested maps
 /// with any key types). Errors (errc::data) name the offset: "truncated msgpack at byte 12",
 /// "invalid msgpack byte 0xc1 at offset 3", "msgpack nesting deeper than 512".
-result<value> unpack(std::string_view in, std::size_t& used);
+TAGBUS_API result<value> unpack(std::string_view in, std::size_t& used);
 /// As above, but trailing bytes after the object are an error ("3 trailing bytes after msgpack").
-result<value> unpack(std::string_view in);
+TAGBUS_API result<value> unpack(std::string_view in);
 
 /// Scans (without building values) the msgpack object at the start of `in`.
 /// Returns its size in bytes when it is complete; 0 when more bytes are needed, with `need` set to
 /// a lower bound of the total size required (so a caller can wait for that many bytes and not
 /// rescan a large bin payload byte by byte); an error when the bytes cannot start a valid object.
-result<std::size_t> scan(std::string_view in, std::size_t& need);
+TAGBUS_API result<std::size_t> scan(std::string_view in, std::size_t& need);
 
 namespace detail {
 
@@ -144,7 +145,7 @@ struct scan_state {
 /// scan() that continues from `st` instead of rescanning from the start, so a caller fed a large
 /// object in small pieces does linear work in total. `in` must start with the same bytes on every
 /// call for one object; reset `st` for the next object.
-result<std::size_t> scan_resume(std::string_view in, scan_state& st, std::size_t& need);
+TAGBUS_API result<std::size_t> scan_resume(std::string_view in, scan_state& st, std::size_t& need);
 
 }  // namespace detail
 
