@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "tagbus/tagbus.hpp"
 
@@ -49,17 +50,22 @@ destination_options options_in(const temp_dir& dir) {
 /// event-busd on `sock_dir`, started and ready (its "started" line read from stderr).
 struct busd {
     pid_t pid = -1;
-    busd(const std::string& sock_dir, const std::string& config_dir) {
+    busd(const std::string& sock_dir, const std::string& config_dir, std::vector<std::string> extra = {}) {
         const char* exe = std::getenv("TAGBUS_BUSD");
         REQUIRE_MESSAGE(exe != nullptr, "TAGBUS_BUSD names the event-busd to test");
         int err[2];
         REQUIRE(::pipe2(err, O_CLOEXEC) == 0);
+        std::vector<std::string> args{exe, "--sock-dir", sock_dir, "-c", config_dir};
+        if (extra.empty()) extra = {"--node", "master"};
+        args.insert(args.end(), extra.begin(), extra.end());
+        std::vector<char*> argv;
+        for (auto& a : args) argv.push_back(a.data());
+        argv.push_back(nullptr);
         pid = ::fork();
         REQUIRE(pid >= 0);
         if (pid == 0) {
             ::dup2(err[1], 2);
-            ::execl(exe, exe, "--node", "master", "--sock-dir", sock_dir.c_str(), "-c", config_dir.c_str(),
-                    static_cast<char*>(nullptr));
+            ::execv(exe, argv.data());
             ::_exit(127);
         }
         ::close(err[1]);
@@ -350,4 +356,39 @@ TEST_CASE("a lost bus: get_event returns within its wait, reconnects when the bu
     f.sync(l);
     f.fire("after/1");
     CHECK(tag_of(l.get_event(5s, "after/")) == "after/1");
+}
+
+TEST_CASE("fire_master: through a minion bus that forwards, the event reaches the master's bus as Salt's master fires it") {
+    fixture f;  // the master bus
+    const std::string minion_dir = f.dir.path + "/minion";
+    busd minion(minion_dir, f.dir.path + "/etc",
+                {"--node", "minion", "--id", "web1", "--master-sock-dir", f.sock_dir});
+    destination_options mo;
+    mo.node = node_kind::minion;
+    mo.sock_dir = minion_dir;
+    mo.config_dir = f.dir.path + "/etc";
+    mo.id = "web1";
+    auto to_minion = destination::resolve(mo);
+    REQUIRE(to_minion);
+    auto l = f.open();
+    map_t data;
+    data.push_back(member{value("k"), value(1)});
+    auto r = fire_master(*to_minion, "app/x", value(data));
+    REQUIRE_MESSAGE(r, (r ? "" : r.error().message));
+    auto ev = l.get_event(10s, "app/");
+    REQUIRE(ev);
+    REQUIRE(*ev);
+    CHECK((*ev)->tag == "app/x");
+    const value* id = get((*ev)->data, "id");
+    REQUIRE(id != nullptr);
+    CHECK(*id->str() == "web1");
+    const value* inner = get((*ev)->data, "data");
+    REQUIRE(inner != nullptr);
+    const value* k = get(*inner, "k");
+    REQUIRE(k != nullptr);
+    CHECK(*k == value(1));
+
+    auto wrong = fire_master(f.dest, "app/x", value(data));
+    REQUIRE(!wrong);
+    CHECK(wrong.error().code == errc::invalid);
 }

@@ -25,4 +25,12 @@ struct fire_options {
 TAGBUS_API result<void> fire_event(const destination& to, std::string_view tag, const value& data,
                                    const fire_options& options = {});
 
+/// event.fire_master's daemon route: fires Salt's `fire_master` request on a minion's bus
+/// ({"data", "tag", "events": null, "pretag": null}), which the minion daemon (Salt's, or an
+/// event-busd minion bus that forwards) sends on to its master, where `tag` appears with `data`.
+/// Success means the minion's bus read the request. `to` must be a minion's destination
+/// (errc::invalid otherwise); other errors as fire_event.
+TAGBUS_API result<void> fire_master(const destination& to, std::string_view tag, const value& data,
+                                    const fire_options& options = {});
+
 }  // namespace tagbus

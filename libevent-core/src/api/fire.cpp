@@ -5,6 +5,7 @@
 
 #include "api/destination_impl.hpp"
 #include "net/client.hpp"
+#include "salt/master_event.hpp"
 #include "tagbus/event.hpp"
 #include "wire/frame.hpp"
 
@@ -23,6 +24,15 @@ result<void> fire_event(const destination& to, std::string_view tag, const value
     return pub->close(o.timeout);
 } catch (const std::bad_alloc&) {
     return fail(errc::internal, "out of memory while firing an event");
+} catch (const std::exception& e) {
+    return fail(errc::internal, std::string("internal error while firing an event: ") + e.what());
+}
+
+result<void> fire_master(const destination& to, std::string_view tag, const value& data, const fire_options& o) try {
+    if (to.node() != node_kind::minion)
+        return fail(errc::invalid, "fire_master goes through a minion's bus, and " + to.sock_dir() + " is a master's");
+    if (auto r = check_tag(tag); !r) return r.error();
+    return fire_event(to, fire_master_tag, value(fire_master_request(data, tag)), o);
 } catch (const std::exception& e) {
     return fail(errc::internal, std::string("internal error while firing an event: ") + e.what());
 }
