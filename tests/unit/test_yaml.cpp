@@ -222,6 +222,13 @@ TEST_CASE("a ',' starting a line: PyYAML's reading, and yaml-cpp never runs away
         {"|\n a\n,", "error: invalid YAML at line 3, column 1: expected '<document start>', but found ','"},
         {"a:\n  b: |\n    x\n,", "error: invalid YAML at line 4, column 1: expected <block end>, but found ','"},
         {"a: >\n  x\n\n  y\nb: 1", "{str:a=str:x\ny\n,str:b=int:1}"},
+        // A line indented less than the scalar's indentation ends it and is YAML again
+        // (`>2` LF LF ` ,` ran yaml-cpp out of memory).
+        {">2\n\n ,\n", "error: invalid YAML at line 3, column 2: expected '<document start>', but found ','"},
+        {">2\n  a\n b", "error: invalid YAML at line 3, column 2: expected '<document start>', but found '<scalar>'"},
+        {"|\n  a\n b", "error: invalid YAML at line 3, column 2: expected '<document start>', but found '<scalar>'"},
+        {">2\n  a\n   b", "str:a\n b"},
+        {"m:\n  a: >2\n    x\n  b: 1", "{str:m={str:a=str:x\n,str:b=int:1}}"},
         // A tag or anchor in column 0 continues a top-level plain scalar (a fuzzing find:
         // `&c- :a` LF `!,` ran yaml-cpp out of memory).
         {"&c- :a\n!,", "str::a !,"},

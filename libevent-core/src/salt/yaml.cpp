@@ -481,21 +481,37 @@ std::string prescan(std::string_view in, std::string& out, std::size_t& i) {
                 continue;
             } else if (node_start && (c == '|' || c == '>')) {
                 // A block scalar: after its header line, the content is not YAML structure.
-                std::size_t h = i + 1;
-                while (h < in.size() && (in[h] == '+' || in[h] == '-' || (in[h] >= '1' && in[h] <= '9'))) ++h;
+                std::size_t h = i + 1, increment = 0;
+                for (; h < in.size() && (in[h] == '+' || in[h] == '-' || (in[h] >= '1' && in[h] <= '9')); ++h)
+                    if (in[h] != '+' && in[h] != '-') increment = static_cast<std::size_t>(in[h] - '0');
                 if (!blank(h)) return "while scanning a block scalar: expected chomping or indentation indicators";
                 while (h < in.size() && (in[h] == ' ' || in[h] == '\t')) ++h;
                 if (h < in.size() && in[h] != '#' && in[h] != '\n' && in[h] != '\r')
                     return "while scanning a block scalar: expected a comment or a line break";
-                // Its content is every following line that is indented or blank (even at the top
-                // level PyYAML wants an indent of at least 1). The first line in column 0 is YAML
-                // again and is scanned as such: `>` LF `,` must not reach yaml-cpp either.
+                // Its content is every following line that is blank or indented enough (even at
+                // the top level PyYAML wants an indent of at least 1). The first other line is
+                // YAML again and is scanned as such: `>` LF `,` must not reach yaml-cpp either.
+                // Enough: the root scalar's indentation (the indicator's, else its first line's);
+                // for a nested one, at least the indicator plus its line's indent (PyYAML's is
+                // that or more), else any (`>2` LF LF ` ,` ran yaml-cpp out of memory).
+                const bool at_root = root == 0;
+                std::size_t indent = 0;
+                if (increment != 0) {
+                    std::size_t line = in.rfind('\n', i);
+                    line = line == std::string_view::npos ? 0 : line + 1;
+                    indent = at_root ? increment : in.find_first_not_of(' ', line) - line + increment;
+                }
                 std::size_t end = in.find('\n', h);
                 while (end != std::string_view::npos) {
                     const std::size_t next = end + 1;
-                    std::size_t k = next;
+                    std::size_t spaces = next;
+                    while (spaces < in.size() && in[spaces] == ' ') ++spaces;
+                    std::size_t k = spaces;
                     while (k < in.size() && (in[k] == ' ' || in[k] == '\t' || in[k] == '\r')) ++k;
-                    const bool content = next < in.size() && (in[next] == ' ' || k == in.size() || in[k] == '\n');
+                    const bool empty = next < in.size() && (k == in.size() || in[k] == '\n');
+                    const std::size_t ind = spaces - next;
+                    if (!empty && indent == 0 && at_root && ind > 0) indent = ind;
+                    const bool content = empty || (ind > 0 && ind >= indent);
                     if (!content) break;
                     end = in.find('\n', next);
                 }
