@@ -320,3 +320,28 @@ TEST_CASE("directives and document markers: PyYAML's reading, and yaml-cpp never
         CHECK(bounded_load(r.text) == r.expected);
     }
 }
+
+TEST_CASE("yaml-cpp's runaway parses are stopped by an event bound, and no well-formed text meets it") {
+    // yaml-cpp 0.7 loops emitting events on these (fuzzing finds, in an indented root block
+    // sequence); PyYAML says "expected <block end>, but found ','".
+    const std::string stuck = "error: invalid YAML at line 2, column 3: cannot parse the YAML here (the parser stops "
+                              "making progress); check this line's indentation and punctuation";
+    CHECK(bounded_load("  - a\n  , b") == stuck);
+    CHECK(bounded_load("  - key: a1\n  , tb") == stuck);
+    CHECK(bounded_load(">\n   \n 'd(   \n 'd(  \n 'd~( 'd\n \n   \n ,'d \n ' \n 'd\n") ==
+          "error: invalid YAML at line 8, column 2: cannot parse the YAML here (the parser stops making progress); "
+          "check this line's indentation and punctuation");
+    // The densest well-formed texts: nulls and empty collections at a few bytes each.
+    std::string nulls, nested, keys;
+    for (int i = 0; i < 3000; ++i) nulls += "-\n";
+    for (int i = 0; i < 200; ++i) nested += "[";
+    for (int i = 0; i < 200; ++i) nested += "]";
+    for (int i = 0; i < 3000; ++i) {
+        keys += 'k';
+        keys += std::to_string(i);
+        keys += ":\n";
+    }
+    CHECK(bounded_load(nulls).starts_with("[null,null,"));
+    CHECK(bounded_load(nested).starts_with("[[[["));
+    CHECK(bounded_load(keys).starts_with("{str:k0=null,"));
+}

@@ -4,12 +4,14 @@
 // conversions are YAML 1.2 and would turn `yes`, `0x1f` or `12:30` into the wrong values.
 #include "salt/yaml.hpp"
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -600,18 +602,55 @@ bool has_document_marker(std::string_view s) {
     }
 }
 
+// yaml-cpp 0.7's parser can loop forever on some malformed text, emitting node events until
+// memory runs out (every runaway fuzzing found so far: `&c:a` LF `,`, `  - a` LF `  , b`...).
+// Well-formed or not, text of N bytes yields at most a few events per byte (each node, null or
+// end consumes an indicator or a character), so the text is first parsed for its events alone
+// and refused once they exceed a bound far above that; only then is it loaded into nodes.
+struct runaway_guard : YAML::EventHandler {
+    std::size_t events = 0, limit;
+    YAML::Mark last;
+    explicit runaway_guard(std::size_t size) : limit(64 + 8 * size) {}
+    void tick(const YAML::Mark* m) {
+        if (m) last = *m;
+        if (++events > limit) throw construct_failure{"cannot parse the YAML here (the parser stops making progress); check this line's indentation and punctuation", last};
+    }
+    void OnDocumentStart(const YAML::Mark& m) override { tick(&m); }
+    void OnDocumentEnd() override { tick(nullptr); }
+    void OnNull(const YAML::Mark& m, YAML::anchor_t) override { tick(&m); }
+    void OnAlias(const YAML::Mark& m, YAML::anchor_t) override { tick(&m); }
+    void OnScalar(const YAML::Mark& m, const std::string&, YAML::anchor_t, const std::string&) override { tick(&m); }
+    void OnSequenceStart(const YAML::Mark& m, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
+        tick(&m);
+    }
+    void OnSequenceEnd() override { tick(nullptr); }
+    void OnMapStart(const YAML::Mark& m, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
+        tick(&m);
+    }
+    void OnMapEnd() override { tick(nullptr); }
+};
+
+std::vector<YAML::Node> guarded_load_all(const std::string& input) {
+    std::istringstream in(input);
+    YAML::Parser parser(in);
+    runaway_guard guard(input.size());
+    while (parser.HandleNextDocument(guard)) {
+    }
+    return YAML::LoadAll(input);
+}
+
 // YAML::LoadAll, except that yaml-cpp ends a top-level scalar with a tag or anchor at a line that
 // starts in column 0, where PyYAML continues it; indenting the continuation lines changes nothing
-// else for a plain scalar. May throw YAML::Exception.
+// else for a plain scalar. May throw YAML::Exception or construct_failure.
 std::vector<YAML::Node> load_all(std::string& input) {
-    std::vector<YAML::Node> docs = YAML::LoadAll(input);
+    std::vector<YAML::Node> docs = guarded_load_all(input);
     if (docs.size() > 1 && docs[0].IsScalar() && !has_document_marker(input)) {
         std::string indented;
         for (char c : input) {
             indented += c;
             if (c == '\n') indented += ' ';
         }
-        docs = YAML::LoadAll(indented);
+        docs = guarded_load_all(indented);
         input = std::move(indented);
     }
     return docs;
