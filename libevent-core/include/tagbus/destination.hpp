@@ -26,9 +26,10 @@ struct destination_options {
 
 class TAGBUS_API destination {
 public:
-    /// Resolves the configuration (reads the config files; connects to nothing). Errors:
-    /// errc::config for an unreadable or invalid config file, naming file and line;
-    /// errc::invalid for a bad framing, ipc_mode or an empty sock_dir.
+    /// Resolves the configuration (reads the config files; connects to nothing; creates the
+    /// private default folder /tmp/tagbus-<uid> when that is the answer). Errors: errc::config
+    /// for an unreadable or invalid config file (naming file and line) and for a sock_dir another
+    /// user could take over; errc::invalid for a bad framing, ipc_mode or an empty sock_dir.
     static result<destination> resolve(const destination_options& options = {});
 
     node_kind node() const;
