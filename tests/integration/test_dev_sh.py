@@ -45,6 +45,9 @@ class DevRun(tb.BusTest):
 
         def controlling_tty():  # the pty becomes the session's terminal: ^C goes to its group
             fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+            # As at a person's terminal: a suite started under nohup would otherwise pass on an
+            # ignored SIGHUP, which bash then cannot trap (the terminal-closing test would hang).
+            signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
         self.p = subprocess.Popen(["bash", DEV_SH, "run"], stdin=slave, stdout=slave, stderr=slave, env=self.env,
                                   start_new_session=True, preexec_fn=controlling_tty)
