@@ -4,6 +4,7 @@ installed headers and libtagbus.so.0 only), then run against the real event-busd
 import glob
 import os
 import shlex
+import shutil
 import subprocess
 import tempfile
 import time
@@ -43,6 +44,11 @@ class Installed:
                                     "-Wall", "-Wextra", "-Werror", *flags], capture_output=True, text=True, timeout=300)
                 assert r.returncode == 0, f"{name}: {shlex.join(r.args)}\n{r.stderr}"
         return cls
+
+
+def tearDownModule():
+    if Installed.root is not None:
+        shutil.rmtree(Installed.root, ignore_errors=True)
 
 
 class ExampleTest(BusTest):
