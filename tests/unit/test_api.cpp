@@ -143,6 +143,13 @@ const value* get(const value& m, std::string_view key) {
     return nullptr;
 }
 
+/// data[key], which must be there.
+const value& field(const value& m, std::string_view key) {
+    const value* v = get(m, key);
+    REQUIRE_MESSAGE(v != nullptr, key);
+    return *v;
+}
+
 std::string tag_of(const result<std::optional<event>>& r) {
     REQUIRE(r);
     return *r ? (*r)->tag : std::string("(none)");
@@ -198,10 +205,8 @@ TEST_CASE("get_event returns the event fired, with Salt's _stamp added to the da
     REQUIRE(r);
     REQUIRE(*r);
     CHECK((*r)->tag == "myco/test");
-    const value* foo = get((*r)->data, "foo");
-    REQUIRE(foo != nullptr);
-    CHECK(*foo->str() == "bar");
-    CHECK(get((*r)->data, "_stamp") != nullptr);
+    CHECK(field((*r)->data, "foo") == value("bar"));
+    CHECK(field((*r)->data, "_stamp").str() != nullptr);
 }
 
 TEST_CASE("match types, as SALT-WIRE §5's table") {
@@ -286,12 +291,11 @@ TEST_CASE("a non-matching event is dropped unless a subscription matches it; sub
 TEST_CASE("the wait is not restarted by non-matching events, and no_block does not wait") {
     fixture f;
     auto l = f.open();
+    REQUIRE(l.subscribe("noise/"));  // kept, so that the test can tell they arrived during the wait
     std::atomic<bool> stop{false};
     std::thread noise([&] {
-        while (!stop) {
-            (void)fire_event(f.dest, "noise/x", value(map_t{}));
-            std::this_thread::sleep_for(20ms);  // pacing the noise source, not waiting for a result
-        }
+        // Back to back: each fire_event returns once the bus has read its event.
+        while (!stop) (void)fire_event(f.dest, "noise/x", value(map_t{}));
     });
     const auto t0 = clk::now();
     auto r = l.get_event(400ms, "never/");
@@ -300,6 +304,7 @@ TEST_CASE("the wait is not restarted by non-matching events, and no_block does n
     noise.join();
     REQUIRE(r);
     CHECK(!*r);
+    CHECK(l.pending() > 0);  // non-matching events did arrive while it waited
     CHECK(took >= 400ms);
     CHECK(took < 5s);  // with the wait restarted at each event it would never end while noise goes on
     const auto t1 = clk::now();
@@ -312,11 +317,14 @@ TEST_CASE("the wait is not restarted by non-matching events, and no_block does n
 TEST_CASE("interrupt() from another thread ends a wait that would last forever; iter_events ends with it") {
     fixture f;
     auto l = f.open();
-    std::thread t([&] {
-        std::this_thread::sleep_for(100ms);  // let the wait start (the call must also work when early)
-        l.interrupt();
-    });
-    auto r = l.get_event(0ms, "never/");  // 0: forever
+    // Before the wait: the next get_event returns at once.
+    l.interrupt();
+    auto early = l.get_event(0ms, "never/");  // 0: forever
+    REQUIRE(early);
+    CHECK(!*early);
+    // From another thread, before or during the wait (both orders must end it).
+    std::thread t([&] { l.interrupt(); });
+    auto r = l.get_event(0ms, "never/");
     t.join();
     REQUIRE(r);
     CHECK(!*r);
@@ -379,14 +387,8 @@ TEST_CASE("fire_master: through a minion bus that forwards, the event reaches th
     REQUIRE(ev);
     REQUIRE(*ev);
     CHECK((*ev)->tag == "app/x");
-    const value* id = get((*ev)->data, "id");
-    REQUIRE(id != nullptr);
-    CHECK(*id->str() == "web1");
-    const value* inner = get((*ev)->data, "data");
-    REQUIRE(inner != nullptr);
-    const value* k = get(*inner, "k");
-    REQUIRE(k != nullptr);
-    CHECK(*k == value(1));
+    CHECK(field((*ev)->data, "id") == value("web1"));
+    CHECK(field(field((*ev)->data, "data"), "k") == value(1));
 
     auto wrong = fire_master(f.dest, "app/x", value(data));
     REQUIRE(!wrong);
