@@ -116,9 +116,7 @@ void kernel_grains(grains_ctx& c, map_t& out) {
 std::map<std::string, std::string> parse_os_release(std::string_view text) {
     std::map<std::string, std::string> info{{"NAME", "Linux"}, {"ID", "linux"}, {"PRETTY_NAME", "Linux"}};
     while (!text.empty()) {
-        const auto nl = text.find('\n');
-        std::string_view line = text.substr(0, nl);
-        text = nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
+        std::string_view line = grains_take_line(text);
         const auto eq = line.find('=');
         if (eq == 0 || eq == std::string_view::npos) continue;
         const auto name = line.substr(0, eq);
@@ -303,9 +301,7 @@ void cpu_grains(grains_ctx& c, map_t& out) {
         return n;
     };
     while (!text.empty()) {
-        const auto nl = text.find('\n');
-        const std::string_view line = text.substr(0, nl);
-        text = nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
+        const std::string_view line = grains_take_line(text);
         // line.split(":"): the value is only what lies between the first and second colon.
         const auto colon = line.find(':');
         if (colon == std::string_view::npos) continue;
@@ -337,9 +333,7 @@ void mem_grains(const grains_ctx& c, map_t& out) {
     if (auto t = grains_read(grains_path(c.req.proc, "meminfo"))) {
         std::string_view text = *t;
         while (!text.empty()) {
-            const auto nl = text.find('\n');
-            const std::string_view line = text.substr(0, nl);
-            text = nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
+            const std::string_view line = grains_take_line(text);
             const auto colon = line.find(':');
             if (colon == std::string_view::npos) continue;
             const auto key = grains_strip(line.substr(0, colon));

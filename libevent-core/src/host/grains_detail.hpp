@@ -28,6 +28,13 @@ std::optional<std::string> grains_read(const std::string& path);
 bool grains_exists(const std::string& path);
 /// `dir` + "/" + `rel` without doubling the slash.
 std::string grains_path(const std::string& dir, std::string_view rel);
+/// The first line of `text` (without its '\n'), which then holds the rest.
+inline std::string_view grains_take_line(std::string_view& text) {
+    const auto nl = text.find('\n');
+    const std::string_view line = text.substr(0, nl);
+    text = nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
+    return line;
+}
 /// Python's str.strip() over ASCII whitespace, and str.split() with no arguments.
 std::string_view grains_strip(std::string_view s);
 std::vector<std::string_view> grains_split(std::string_view s);

@@ -107,9 +107,7 @@ value gateway4(const grains_ctx& c) {
     std::string_view t = *text;
     bool header = true;
     while (!t.empty()) {
-        const auto nl = t.find('\n');
-        const auto words = grains_split(t.substr(0, nl));
-        t = nl == std::string_view::npos ? std::string_view{} : t.substr(nl + 1);
+        const auto words = grains_split(grains_take_line(t));
         if (std::exchange(header, false) || words.size() < 8) continue;
         std::uint32_t dest = 0, gw = 0, flags = 0, mask = 0;
         auto hex = [](std::string_view s, std::uint32_t& v) { return std::from_chars(s.data(), s.data() + s.size(), v, 16).ec == std::errc{}; };
@@ -128,9 +126,7 @@ value gateway6(const grains_ctx& c) {
     if (!text) return false;
     std::string_view t = *text;
     while (!t.empty()) {
-        const auto nl = t.find('\n');
-        const auto w = grains_split(t.substr(0, nl));
-        t = nl == std::string_view::npos ? std::string_view{} : t.substr(nl + 1);
+        const auto w = grains_split(grains_take_line(t));
         if (w.size() < 10 || w[0].size() != 32 || w[1] != "00" || w[0].find_first_not_of('0') != std::string_view::npos)
             continue;
         std::uint32_t flags = 0;
@@ -189,9 +185,7 @@ std::optional<map_t> parse_resolv(const std::string& path) {
     };
     std::string_view t = *text;
     while (!t.empty()) {
-        const auto nl = t.find('\n');
-        auto words = grains_split(t.substr(0, nl));
-        t = nl == std::string_view::npos ? std::string_view{} : t.substr(nl + 1);
+        auto words = grains_split(grains_take_line(t));
         if (words.empty()) continue;
         std::string directive(words[0]);
         for (auto& ch : directive) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
@@ -248,9 +242,7 @@ hosts_db read_hosts(const std::string& path) {
     if (!text) return db;
     std::string_view t = *text;
     while (!t.empty()) {
-        const auto nl = t.find('\n');
-        auto line = t.substr(0, nl);
-        t = nl == std::string_view::npos ? std::string_view{} : t.substr(nl + 1);
+        auto line = grains_take_line(t);
         line = line.substr(0, line.find('#'));
         auto w = grains_split(line);
         if (w.size() < 2) continue;
