@@ -593,15 +593,6 @@ std::string prescan(std::string_view in, std::string& out, std::size_t& i) {
     return {};
 }
 
-bool has_document_marker(std::string_view s) {
-    for (std::size_t p = 0;;) {
-        if (s.substr(p).starts_with("---") || s.substr(p).starts_with("...")) return true;
-        p = s.find('\n', p);
-        if (p == std::string_view::npos) return false;
-        ++p;
-    }
-}
-
 // yaml-cpp 0.7's parser can loop forever on some malformed text, emitting node events until
 // memory runs out (every runaway fuzzing found so far: `&c:a` LF `,`, `  - a` LF `  , b`...).
 // Well-formed or not, text of N bytes yields at most a few events per byte (each node, null or
@@ -630,30 +621,14 @@ struct runaway_guard : YAML::EventHandler {
     void OnMapEnd() override { tick(nullptr); }
 };
 
-std::vector<YAML::Node> guarded_load_all(const std::string& input) {
+// YAML::LoadAll behind the runaway guard. May throw YAML::Exception or construct_failure.
+std::vector<YAML::Node> load_all(const std::string& input) {
     std::istringstream in(input);
     YAML::Parser parser(in);
     runaway_guard guard(input.size());
     while (parser.HandleNextDocument(guard)) {
     }
     return YAML::LoadAll(input);
-}
-
-// YAML::LoadAll, except that yaml-cpp ends a top-level scalar with a tag or anchor at a line that
-// starts in column 0, where PyYAML continues it; indenting the continuation lines changes nothing
-// else for a plain scalar. May throw YAML::Exception or construct_failure.
-std::vector<YAML::Node> load_all(std::string& input) {
-    std::vector<YAML::Node> docs = guarded_load_all(input);
-    if (docs.size() > 1 && docs[0].IsScalar() && !has_document_marker(input)) {
-        std::string indented;
-        for (char c : input) {
-            indented += c;
-            if (c == '\n') indented += ' ';
-        }
-        docs = guarded_load_all(indented);
-        input = std::move(indented);
-    }
-    return docs;
 }
 
 std::string at(const YAML::Mark& m, const std::string& msg) {
