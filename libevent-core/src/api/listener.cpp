@@ -24,17 +24,31 @@ struct listener::impl {
         event_matcher matches;
     };
     std::vector<subscription> subs;
-    const event_matcher* want = nullptr;  // the waiting get_event's matcher: a match stops the loop
+    // The waiting get_event's matcher. Until it has its answer, what arrives is sorted at once:
+    // the answer (or an undecodable body, Salt's None) goes to the inbox and stops the loop, a
+    // subscribed body to the pending queue, any other is dropped without a copy. After the
+    // answer, the rest of the read waits in the inbox, unexamined, for the next call (Salt's
+    // client leaves it in the socket).
+    const event_matcher* want = nullptr;
+    bool answered = false;
     std::atomic<bool> interrupt{false};
     bool interrupted = false;  // the last get_event ended because of interrupt()
     bool connected = false;
     std::uint64_t gaps = 0, dropped = 0;
 
     void on_body(std::string_view body) {
-        inbox.emplace_back(body);
-        if (!want) return;
+        if (!want || answered) {
+            inbox.emplace_back(body);
+            return;
+        }
         auto parts = split_body(body);
-        if (!parts || (*want)(parts->first)) loop.stop();  // a match, or an undecodable event (Salt: None)
+        if (!parts || (*want)(parts->first)) {
+            inbox.emplace_back(body);
+            answered = true;
+            loop.stop();
+        } else if (subscribed(parts->first)) {
+            keep(std::string(body));
+        }
     }
 
     void on_state(link_state s) {
@@ -140,6 +154,7 @@ result<std::optional<event>> listener::get_event(std::chrono::milliseconds wait,
     const bool forever = wait.count() <= 0;  // Salt: wait=0 waits forever
     const auto deadline = clock::now() + wait;
     s.want = &*m;
+    s.answered = false;
     struct reset {
         impl& s;
         ~reset() { s.want = nullptr; }
