@@ -1,7 +1,8 @@
 // parse_json (Python's json.loads). Invariants: what it accepts renders (compact, as
 // json.dumps) to text it reads back to the same value; the compact and pretty renderings are
 // UTF-8 and parse; the value packs and unpacks to itself; a refusal is a data error with a
-// line and column.
+// line and column. pack_json_stamped, the fast path of event-fire --lines, gives exactly the bytes
+// of parse_json + set_stamp + pack whenever it answers, and declines (output untouched) otherwise.
 #include <string>
 
 #include "fuzz.hpp"
@@ -13,6 +14,22 @@ using namespace tagbus;
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     const std::string_view text(reinterpret_cast<const char*>(data), size);
     auto v = parse_json(text);
+    constexpr std::string_view stamp = "2026-12-06T03:04:05.123456";
+    std::string direct = "x";
+    if (pack_json_stamped(text, stamp, direct)) {
+        FUZZ_CHECK(v && v->map());
+        value stamped = *v;
+        bool found = false;
+        for (auto& mem : *stamped.map())
+            if (!found && mem.key == value("_stamp")) {
+                mem.val = value(std::string(stamp));
+                found = true;
+            }
+        if (!found) stamped.map()->push_back(member{value("_stamp"), value(std::string(stamp))});
+        FUZZ_CHECK(direct == "x" + pack(stamped));
+    } else {
+        FUZZ_CHECK(direct == "x");
+    }
     if (!v) {
         FUZZ_CHECK(v.error().code == errc::data);
         FUZZ_CHECK(v.error().message.find("line ") != std::string::npos);

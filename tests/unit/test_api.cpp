@@ -394,3 +394,69 @@ TEST_CASE("fire_master: through a minion bus that forwards, the event reaches th
     REQUIRE(!wrong);
     CHECK(wrong.error().code == errc::invalid);
 }
+
+TEST_CASE("sender: pipelined events arrive complete and in order; close() confirms; errors leave it usable") {
+    fixture f;
+    auto l = f.open();
+    auto s = sender::open(f.dest);
+    REQUIRE(s);
+    constexpr int n = 20000;  // several 64 KiB writes
+    for (int i = 0; i < n; ++i) {
+        map_t data;
+        data.push_back(member{value("seq"), value(i)});
+        if (i == 1) data.push_back(member{value("_stamp"), value("replaced")});
+        REQUIRE(s->fire("pipe/" + std::to_string(i % 3), value(data)));
+    }
+    // A line in each form, and the errors that queue nothing.
+    REQUIRE(s->fire_line("pipe/line\t{\"seq\": 20000, \"n\": [1, 2.5, null]}"));
+    CHECK(decode_body(s->last_body())->tag == "pipe/line");
+    REQUIRE(s->fire_line("{\"tag\": \"pipe/json\", \"data\": {\"seq\": 20001}}"));
+    auto bad = s->fire_line("pipe/x\t{\"seq\": ");
+    REQUIRE(!bad);
+    CHECK(bad.error().code == errc::data);
+    auto empty = s->fire("", value(map_t{}));
+    REQUIRE(!empty);
+    CHECK(empty.error().code == errc::data);
+    CHECK(s->count() == n + 2);
+    auto closed = s->close();
+    REQUIRE_MESSAGE(closed, (closed ? "" : closed.error().message));
+    auto after = s->fire("pipe/late", value(map_t{}));
+    REQUIRE(!after);
+    CHECK(after.error().code == errc::internal);
+
+    for (int i = 0; i < n + 2; ++i) {
+        auto r = l.get_event(5s, "pipe/");
+        REQUIRE(r);
+        REQUIRE_MESSAGE(*r, "event " << i << " did not arrive");
+        CHECK(field((*r)->data, "seq") == value(i));
+        const value& stamp = field((*r)->data, "_stamp");
+        REQUIRE(stamp.str());
+        CHECK(stamp.str()->size() >= 19);
+        if (i == 1) CHECK(std::get<map_t>((*r)->data.v).size() == 2);  // replaced where it was
+        if (i == n) CHECK(field((*r)->data, "n") == value(array_t{value(1), value(2.5), value()}));
+    }
+    auto none = l.get_event(0ms, "pipe/", match_type::startswith, true);  // no_block: nothing more came
+    REQUIRE(none);
+    CHECK(!*none);
+}
+
+TEST_CASE("sender: no bus is errc::unavailable; a bus that goes away fails the sender, not the program") {
+    temp_dir dir;
+    auto d = destination::resolve(options_in(dir));
+    REQUIRE(d);
+    auto none = sender::open(*d, fire_options{300ms});
+    REQUIRE(!none);
+    CHECK(none.error().code == errc::unavailable);
+
+    fixture f;
+    auto s = sender::open(f.dest, fire_options{2000ms});
+    REQUIRE(s);
+    REQUIRE(s->fire("gone/0", value(map_t{})));
+    REQUIRE(s->flush());
+    f.bus.reset();  // event-busd stops
+    result<void> r;
+    for (int i = 0; i < 1000000 && r; ++i) r = s->fire("gone/x", value(map_t{}));
+    if (r) r = s->close();
+    REQUIRE(!r);
+    CHECK(r.error().code == errc::unavailable);
+}

@@ -150,6 +150,7 @@ bool check(const std::string& packed, tally& t) {
     std::string fast = "prefix:";
     unsigned fast_issues = 0;
     const bool answered = render_packed_json(packed, fast, fast_issues);
+    CHECK(packed_json_plain(packed) == answered);  // state-event quiet=True's check, without output
     // The authority is the whole of `packed` as one object: Salt drops data with bytes after it.
     auto tree = unpack(packed);
     if (!tree) {

@@ -41,6 +41,10 @@ public:
     /// Two lines for a verbose mode: "node master, sock_dir /run/x (from TAGBUS_SOCK_DIR)" and
     /// "pub /run/x/master_event_pub.ipc, pull /run/x/master_event_pull.ipc".
     std::string describe() const;
+    /// Where events are fired and where they are read: a socket path, or "127.0.0.1:4506" in
+    /// ipc_mode tcp.
+    std::string pull_address() const;
+    std::string pub_address() const;
 
     struct impl;
     /// The resolved details, for the library's own modules.

@@ -31,6 +31,9 @@ const std::string& destination::sock_dir() const { return p_->cfg.sock_dir; }
 const std::string& destination::sock_dir_source() const { return p_->cfg.sock_dir_source; }
 std::size_t destination::max_event_size() const { return p_->cfg.max_event_size; }
 
+std::string destination::pull_address() const { return p_->eps.pull.describe(); }
+std::string destination::pub_address() const { return p_->eps.pub.describe(); }
+
 std::string destination::describe() const {
     return "node " + std::string(to_string(p_->cfg.node)) + ", sock_dir " + p_->cfg.sock_dir + " (from " +
            p_->cfg.sock_dir_source + ")\npub " + p_->eps.pub.describe() + ", pull " + p_->eps.pull.describe();

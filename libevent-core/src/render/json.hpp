@@ -47,6 +47,10 @@ render_outcome render_json(const value& v, std::string& out, const render_option
 /// bytes after the object): decode and call render_json for those.
 bool render_packed_json(std::string_view packed, std::string& out, unsigned& issues);
 
+/// Whether render_packed_json answers for `packed`, found without writing anything: then the data
+/// is one plain object that Salt decodes (never dropped). state-event quiet=True counts with it.
+bool packed_json_plain(std::string_view packed);
+
 /// Appends `s` as a JSON string literal (quotes included), json.dumps(ensure_ascii=False) style;
 /// invalid UTF-8 bytes become the text \xNN (so the backslash itself is escaped). Returns false
 /// when such bytes were present.
@@ -58,5 +62,13 @@ bool append_json_string(std::string& out, std::string_view s);
 /// not pack the result anyway: an escaped lone surrogate ("\ud800"), nesting deeper than 512.
 /// Errors (errc::data) carry line and column: "invalid JSON at line 1, column 7: ...".
 result<value> parse_json(std::string_view text);
+
+/// The common case of parse_json + set_stamp + pack straight from the text: appends to `out` the
+/// msgpack bytes of the JSON object `text` with its top-level "_stamp" set to the string `stamp`
+/// (replaced where it is, else added last). Returns false, leaving `out` as it was, for anything
+/// else (NaN/Infinity, integers beyond 64 bits, floats that do not parse to a finite double,
+/// escaped surrogates, duplicate keys, objects over 64 keys, nesting over 256, text that is not
+/// JSON or not an object): parse_json gives the same bytes for those, or the error.
+bool pack_json_stamped(std::string_view text, std::string_view stamp, std::string& out);
 
 }  // namespace tagbus

@@ -48,6 +48,8 @@ struct scratch {
     }
 };
 
+// Write false: the same walk, deciding only whether render_packed_json would answer.
+template <bool Write>
 class transcoder {
 public:
     transcoder(std::string_view in, char* out) : in_(in), w_(out) {}
@@ -132,9 +134,14 @@ public:
 
 private:
     bool put(const char* s, std::size_t n) {
-        std::memcpy(w_, s, n);
-        w_ += n;
+        if constexpr (Write) {
+            std::memcpy(w_, s, n);
+            w_ += n;
+        }
         return true;
+    }
+    void put(char c) {
+        if constexpr (Write) *w_++ = c;
     }
 
     bool be(unsigned bytes, std::uint64_t& v) {
@@ -149,13 +156,14 @@ private:
     // to_chars spells both the same way.
     template <typename I>
     bool digits(I v) {
-        w_ = std::to_chars(w_, w_ + 24, v).ptr;
+        if constexpr (Write) w_ = std::to_chars(w_, w_ + 24, v).ptr;
         return true;
     }
     bool uint(std::uint64_t v) { return digits(v); }
     bool sint(std::int64_t v) { return digits(v); }
 
     bool real(double d) {
+        if constexpr (!Write) return true;
         thread_local std::string text;
         text.clear();
         append_py_float(text, d);
@@ -173,6 +181,7 @@ private:
         return bytes(n, s) && quoted(s);
     }
     bool quoted(std::string_view s) {
+        if constexpr (!Write) return true;
         bool valid = true;
         w_ = detail::write_json_string(w_, s, valid);
         if (!valid) issues |= issue_invalid_utf8;
@@ -189,12 +198,12 @@ private:
     }
 
     bool array(std::uint64_t n, unsigned depth) {
-        *w_++ = '[';
+        put('[');
         for (std::uint64_t i = 0; i < n; ++i) {
             if (i != 0) put(", ", 2);
             if (!value(depth + 1)) return false;
         }
-        *w_++ = ']';
+        put(']');
         return true;
     }
 
@@ -202,7 +211,7 @@ private:
     bool map(std::uint64_t n, unsigned depth) {
         if (n > max_pairwise_keys) return false;
         std::string_view keys[max_pairwise_keys];
-        *w_++ = '{';
+        put('{');
         for (std::size_t i = 0; i < n; ++i) {
             if (i != 0) put(", ", 2);
             if (!key(keys[i])) return false;
@@ -212,7 +221,7 @@ private:
             put(": ", 2);
             if (!value(depth + 1)) return false;
         }
-        *w_++ = '}';
+        put('}');
         return true;
     }
 
@@ -238,11 +247,17 @@ bool render_packed_json(std::string_view packed, std::string& out, unsigned& iss
     if (packed.size() > max_packed) return false;
     thread_local scratch buf;
     char* const start = buf.reserve(packed.size() * max_expansion + slack);
-    transcoder t(packed, start);
+    transcoder<true> t(packed, start);
     if (!t.value(0) || !t.complete()) return false;
     out.append(start, static_cast<std::size_t>(t.end() - start));
     issues |= t.issues;
     return true;
+}
+
+bool packed_json_plain(std::string_view packed) {
+    if (packed.size() > max_packed) return false;
+    transcoder<false> t(packed, nullptr);
+    return t.value(0) && t.complete();
 }
 
 }  // namespace tagbus

@@ -31,4 +31,25 @@ result<void> parse_event_line(std::string_view line, std::string& tag, value& da
     return {};
 }
 
+result<void> line_body(std::string_view line, std::size_t max_event_size, std::string& body, trim_report* report) {
+    const auto tab = line.find('\t');
+    if (tab != 0 && tab != std::string_view::npos) {
+        body.assign(line.substr(0, tab));
+        body.append("\n\n");
+        const std::size_t head = body.size();
+        if (pack_json_stamped(line.substr(tab + 1), format_stamp(std::chrono::system_clock::now()), body) &&
+            body.size() - head + 33 <= max_event_size && check_tag(line.substr(0, tab))) {
+            if (report) *report = trim_report{};
+            return {};
+        }
+    }
+    std::string tag;
+    value data;
+    if (auto r = parse_event_line(line, tag, data); !r) return r.error();
+    auto b = encode_body(tag, data, max_event_size, true, report);
+    if (!b) return b.error();
+    body = std::move(*b);
+    return {};
+}
+
 }  // namespace tagbus

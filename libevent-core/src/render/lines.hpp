@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 
+#include "tagbus/event.hpp"
 #include "tagbus/result.hpp"
 #include "tagbus/value.hpp"
 
@@ -16,5 +17,11 @@ namespace tagbus::inline v0 {
 /// Errors (errc::data): the JSON parser's, "expected an object with \"tag\" and \"data\"",
 /// "expected TAG<TAB>JSON (state-event's output)".
 result<void> parse_event_line(std::string_view line, std::string& tag, value& data);
+
+/// The event body of one line: what encode_body(tag, data, max_event_size, true, report) makes of
+/// parse_event_line's TAG and DATA, stamped now, into `body` (replaced). A TAG<TAB>{...} line is
+/// packed straight from its text (pack_json_stamped) when that can be done and needs no trimming.
+/// Errors: parse_event_line's and encode_body's.
+result<void> line_body(std::string_view line, std::size_t max_event_size, std::string& body, trim_report* report);
 
 }  // namespace tagbus

@@ -267,12 +267,40 @@ std::string format_stamp(std::chrono::system_clock::time_point t) {
     using namespace std::chrono;
     const auto us = floor<microseconds>(t);
     const auto day = floor<days>(us);
-    const year_month_day ymd{day};
-    const hh_mm_ss hms{us - day};
-    return detail::isoformat(static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
-                             static_cast<unsigned>(ymd.day()), static_cast<unsigned>(hms.hours().count()),
-                             static_cast<unsigned>(hms.minutes().count()), static_cast<unsigned>(hms.seconds().count()),
-                             static_cast<unsigned>(hms.subseconds().count()));
+    // The date changes once a day: its text ("2024-05-01T") is kept per thread.
+    thread_local sys_days cached_day{days::min()};
+    thread_local std::string date;
+    if (day != cached_day) {
+        const year_month_day ymd{day};
+        date = detail::isoformat(static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
+                                 static_cast<unsigned>(ymd.day()), 0, 0, 0, 0);
+        date.resize(date.find('T') + 1);
+        cached_day = day;
+    }
+    auto of_day = static_cast<unsigned long long>((us - day).count());
+    const auto micro = static_cast<unsigned>(of_day % 1000000);
+    of_day /= 1000000;
+    char buf[16];
+    auto two = [&buf](int at, unsigned v) {
+        buf[at] = static_cast<char>('0' + v / 10);
+        buf[at + 1] = static_cast<char>('0' + v % 10);
+    };
+    two(0, static_cast<unsigned>(of_day / 3600));
+    buf[2] = ':';
+    two(3, static_cast<unsigned>(of_day / 60 % 60));
+    buf[5] = ':';
+    two(6, static_cast<unsigned>(of_day % 60));
+    std::size_t n = 8;
+    if (micro != 0) {  // datetime.isoformat(): the fraction only when non-zero
+        buf[8] = '.';
+        for (unsigned i = 0, m = micro; i < 6; ++i, m /= 10) buf[14 - i] = static_cast<char>('0' + m % 10);
+        n = 15;
+    }
+    std::string out;
+    out.reserve(date.size() + n);
+    out.append(date);
+    out.append(buf, n);
+    return out;
 }
 
 void set_stamp(map_t& data, std::chrono::system_clock::time_point t) {

@@ -6,6 +6,8 @@
 #include <cstring>
 #include <type_traits>
 
+#include "wire/msgpack.hpp"
+
 namespace tagbus::inline v0 {
 
 bool value::operator==(const value& o) const {
@@ -27,7 +29,6 @@ bool value::operator==(const value& o) const {
 }
 
 namespace detail {
-namespace {
 
 void put_be(std::string& out, std::uint64_t x, int bytes) {
     char b[8];
@@ -95,6 +96,8 @@ void pack_len(std::string& out, std::size_t n, unsigned fix_base, std::size_t fi
         put_be(out, n, 4);
     }
 }
+
+namespace {
 
 void pack_ext(std::string& out, const ext_t& e) {
     const std::size_t n = e.data.size();
