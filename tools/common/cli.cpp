@@ -305,8 +305,7 @@ void add_connection_options(CLI::App& app, connection_options& o, bool with_fram
     app.add_flag("-v,--verbose", o.verbose, "say which sock_dir and socket are used");
 }
 
-result<std::pair<bus_config, bus_endpoints>> connect_target(std::string_view tool, const connection_options& o,
-                                                             node_kind default_node) {
+result<destination> resolve_destination(std::string_view tool, const connection_options& o, node_kind default_node) {
     destination_options d;
     d.node = default_node;
     if (o.node) {
@@ -335,6 +334,14 @@ result<std::pair<bus_config, bus_endpoints>> connect_target(std::string_view too
         say(tool, lines.substr(0, nl));
         say(tool, lines.substr(nl + 1));
     }
+    return dest;
+}
+
+result<std::pair<bus_config, bus_endpoints>> connect_target(std::string_view tool, const connection_options& o,
+                                                             node_kind default_node) {
+    auto dest = resolve_destination(tool, o, default_node);
+    if (!dest) return dest.error();
+    const auto& t = dest->details();
     return std::pair{t.cfg, t.eps};
 }
 

@@ -13,6 +13,7 @@
 #include "salt/args.hpp"
 #include "host/config.hpp"
 #include "host/paths.hpp"
+#include "tagbus/destination.hpp"
 #include "tagbus/result.hpp"
 
 namespace tagbus::cli {
@@ -72,8 +73,12 @@ struct connection_options {
 /// and -v/--verbose.
 void add_connection_options(CLI::App& app, connection_options& o, bool with_framing);
 
-/// Resolves the configuration and endpoints for `default_node` unless --node/node= says otherwise;
-/// with --verbose prints which sock_dir was used and why.
+/// The destination for `default_node` unless --node/node= says otherwise (the library's one
+/// precedence rule); with --verbose prints which sock_dir was used and why. Remembers it so that
+/// fail() can tell how to fix a failed connection to it.
+result<destination> resolve_destination(std::string_view tool, const connection_options& o, node_kind default_node);
+
+/// resolve_destination's configuration and endpoints, for the tools that still use them.
 result<std::pair<bus_config, bus_endpoints>> connect_target(std::string_view tool, const connection_options& o,
                                                              node_kind default_node);
 

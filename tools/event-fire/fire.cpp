@@ -1,16 +1,19 @@
 #include "fire.hpp"
 
+#include <poll.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <iostream>
 
 #include "cli.hpp"
-#include "net/client.hpp"
 #include "tagbus/event.hpp"
+#include "tagbus/fire.hpp"
 #include "render/json.hpp"
 #include "render/lines.hpp"
 #include "render/output.hpp"
@@ -92,8 +95,8 @@ std::optional<std::string> split_words_hint(std::string_view tool, const std::ve
     return "DATA looks split by the shell; quote it: " + cmd;
 }
 
-result<std::string> make_body(std::string_view tool, value data, const std::string& data_text, const value& tag,
-                              const std::string& tag_text, std::size_t max_event_size) {
+result<event> make_event(std::string_view tool, value data, const std::string& data_text, const value& tag,
+                         const std::string& tag_text) {
     if (!data.map()) {
         // TAG and DATA the other way round: salt-call event.fire takes DATA first.
         if (tag.map() && !data.array())
@@ -111,10 +114,8 @@ result<std::string> make_body(std::string_view tool, value data, const std::stri
     if (const auto* s = tag.str()) tag_str = *s;
     else if (tag.map() || tag.array()) return fail(errc::data, "TAG must be a string, not " + std::string(cli::kind_name(tag)));
     else tag_str = tag_text;
-    trim_report trimmed;
-    auto body = encode_body(tag_str, data, max_event_size, true, &trimmed);
-    if (body && trimmed.over) cli::say(tool, "warning: " + describe_trim(tag_str, trimmed));
-    return body;
+    if (auto ok = check_tag(tag_str); !ok) return ok.error();
+    return event{std::move(tag_str), std::move(data)};
 }
 
 namespace {
@@ -122,7 +123,7 @@ namespace {
 void describe_sent(std::string_view tool, const fire_target& t, std::string_view body) {
     auto ev = decode_body(body);
     if (!ev) return;
-    std::string line = "sent to " + t.pull.describe() + ": ";
+    std::string line = "sent to " + t.to.pull_address() + ": ";
     format_event(ev->tag, ev->data, output_options{}, line);
     if (!line.empty() && line.back() == '\n') line.pop_back();
     cli::say(tool, line);
@@ -222,25 +223,86 @@ private:
 
 }  // namespace
 
-int fire_bodies(std::string_view tool, const fire_target& t, const std::vector<std::string>& bodies) {
-    auto pub = publisher::connect(t.pull, t.budget);
-    if (!pub) return cli::fail(tool, pub.error());
-    std::string frames;
-    for (const auto& body : bodies) append_frame(frames, body, t.framing);
-    if (auto r = pub->send(frames); !r) return cli::fail(tool, r.error());
-    if (auto r = pub->close(t.budget); !r) return cli::fail(tool, r.error());
-    if (t.verbose)
-        for (const auto& body : bodies) describe_sent(tool, t, body);
+int fire_one(std::string_view tool, const fire_target& t, const event& ev) {
+    auto s = sender::open(t.to, fire_options{t.budget});
+    if (!s) return cli::fail(tool, s.error());
+    trim_report trimmed;
+    if (auto r = s->fire(ev.tag, ev.data, &trimmed); !r) return cli::fail(tool, r.error());
+    if (trimmed.over) cli::say(tool, "warning: " + describe_trim(ev.tag, trimmed));
+    if (auto r = s->close(); !r) return cli::fail(tool, r.error());
+    if (t.verbose) describe_sent(tool, t, s->last_body());
     return 0;
 }
 
-int fire_lines(std::string_view tool, const fire_target& t, const replay_options& opts, std::istream& in) {
-    auto pub = publisher::connect(t.pull, t.budget);
+namespace {
+
+// Lines from a file descriptor, read in large blocks.
+class line_reader {
+public:
+    explicit line_reader(int fd) : fd_(fd) {}
+
+    /// The next line without its "\n" (a last line without one too); nothing at the end of the
+    /// input or on a read error (error() then says so).
+    std::optional<std::string_view> next() {
+        for (;;) {
+            if (const void* nl = std::memchr(buf_.data() + pos_, '\n', buf_.size() - pos_)) {
+                const auto end = static_cast<std::size_t>(static_cast<const char*>(nl) - buf_.data());
+                const std::string_view line(buf_.data() + pos_, end - pos_);
+                pos_ = end + 1;
+                return line;
+            }
+            if (eof_) {
+                if (pos_ == buf_.size()) return std::nullopt;
+                const std::string_view line(buf_.data() + pos_, buf_.size() - pos_);
+                pos_ = buf_.size();
+                return line;
+            }
+            fill();
+        }
+    }
+
+    /// Whether a whole line is at hand, or more input can be read without waiting.
+    bool more_at_hand() const {
+        if (std::memchr(buf_.data() + pos_, '\n', buf_.size() - pos_) != nullptr || eof_) return true;
+        pollfd p{fd_, POLLIN, 0};
+        return ::poll(&p, 1, 0) > 0;
+    }
+
+    bool error() const { return error_; }
+
+private:
+    void fill() {
+        buf_.erase(0, pos_);
+        pos_ = 0;
+        const std::size_t have = buf_.size();
+        buf_.resize(have + block);
+        ssize_t n;
+        do n = ::read(fd_, buf_.data() + have, block);
+        while (n < 0 && errno == EINTR);
+        buf_.resize(have + static_cast<std::size_t>(n > 0 ? n : 0));
+        if (n <= 0) {
+            eof_ = true;
+            error_ = n < 0;
+        }
+    }
+
+    static constexpr std::size_t block = 256 * 1024;
+    int fd_;
+    std::string buf_;
+    std::size_t pos_ = 0;
+    bool eof_ = false;
+    bool error_ = false;
+};
+
+}  // namespace
+
+int fire_lines(std::string_view tool, const fire_target& t, const replay_options& opts, int fd) {
+    auto pub = sender::open(t.to, fire_options{t.budget});
     if (!pub) return cli::fail(tool, pub.error());
     progress_meter meter(tool, opts.progress);
     std::uint64_t sent = 0;
     pub->on_wait([&] { meter.update(sent); });
-    std::string line, frame;
+    line_reader in(fd);
     std::size_t lineno = 0;
     std::uint64_t skipped = 0;
     std::optional<failure> bad;
@@ -249,40 +311,43 @@ int fire_lines(std::string_view tool, const fire_target& t, const replay_options
     const auto start = clock::now();
     clock::time_point prev_due = start;
     std::optional<std::int64_t> prev_stamp;
-    while (!bad && !lost && std::getline(in, line)) {
+    while (!bad && !lost) {
+        const auto line = in.next();
+        if (!line) break;
         ++lineno;
-        if (line.empty()) continue;
-        std::string tag;
-        value data;
-        if (auto r = parse_event_line(line, tag, data); !r) bad = r.error();
-        if (!bad) {
-            // Pacing: each event has a due time, and waits for it (what went before is written
-            // out first) before it is stamped, so that its _stamp is its time of firing.
-            std::optional<clock::time_point> due;
-            if (opts.rate > 0) {
-                due = start + std::chrono::duration_cast<clock::duration>(
-                                  std::chrono::duration<double>(static_cast<double>(sent) / opts.rate));
-            } else if (const auto stamp = opts.realtime ? stamp_us(data) : std::nullopt) {
+        if (line->empty()) continue;
+        // Pacing: each event has a due time, and waits for it (what went before is written out
+        // first) before it is stamped, so that its _stamp is its time of firing.
+        std::optional<clock::time_point> due;
+        if (opts.rate > 0) {
+            due = start + std::chrono::duration_cast<clock::duration>(
+                              std::chrono::duration<double>(static_cast<double>(sent) / opts.rate));
+        } else if (opts.realtime) {
+            std::string tag;
+            value data;
+            if (auto r = parse_event_line(*line, tag, data); !r) bad = r.error();
+            else if (const auto stamp = stamp_us(data)) {
                 // The gap to the previous stamped line; a line without a stamp goes at once.
                 due = prev_stamp ? prev_due + std::chrono::microseconds(std::max<std::int64_t>(0, *stamp - *prev_stamp))
                                  : clock::now();
                 prev_stamp = stamp;
                 prev_due = *due;
             }
-            if (due && *due > clock::now()) {
-                if (auto r = pub->pause_until(*due); !r) {
-                    lost = r.error();
-                    break;
-                }
+        }
+        if (!bad && due && *due > clock::now()) {
+            if (auto r = pub->pause_until(*due); !r) {
+                lost = r.error();
+                break;
             }
         }
         trim_report trimmed;
-        std::optional<std::string> body;
         if (!bad) {
-            auto b = encode_body(tag, data, t.max_event_size, true, &trimmed);
-            if (b) body = std::move(*b);
-            else bad = b.error();
+            if (auto r = pub->fire_line(*line, &trimmed); !r) {
+                if (r.error().code == errc::data) bad = r.error();
+                else lost = r.error();
+            }
         }
+        if (lost) break;
         if (bad) {
             bad->message = "line " + std::to_string(lineno) + ": " + bad->message;
             if (!opts.skip_bad_lines) break;
@@ -292,21 +357,17 @@ int fire_lines(std::string_view tool, const fire_target& t, const replay_options
             ++skipped;
             continue;
         }
+        ++sent;
         if (trimmed.over) {
             meter.interrupt();
-            cli::say(tool, "warning: line " + std::to_string(lineno) + ": " + describe_trim(tag, trimmed));
+            const auto parts = split_body(pub->last_body());
+            cli::say(tool, "warning: line " + std::to_string(lineno) + ": " +
+                               describe_trim(parts ? parts->first : std::string_view(), trimmed));
         }
-        frame.clear();
-        append_frame(frame, *body, t.framing);
-        if (auto r = pub->send(frame); !r) {
-            lost = r.error();
-            break;
-        }
-        ++sent;
-        if (t.verbose) describe_sent(tool, t, *body);
+        if (t.verbose) describe_sent(tool, t, pub->last_body());
         // Writes are coalesced while more input is at hand; when none is, what we have goes out
         // now (a live `state-event | event-fire --lines` is not held back).
-        if (in.rdbuf()->in_avail() <= 0) {
+        if (!in.more_at_hand()) {
             if (auto r = pub->flush(); !r) {
                 lost = r.error();
                 break;
@@ -321,7 +382,7 @@ int fire_lines(std::string_view tool, const fire_target& t, const replay_options
         return cli::fail(tool, *lost);
     }
     // Everything accepted before a bad line is still delivered.
-    if (auto r = pub->close(t.budget); !r) {
+    if (auto r = pub->close(); !r) {
         if (bad) cli::say(tool, bad->message);
         return cli::fail(tool, r.error());
     }
@@ -329,7 +390,7 @@ int fire_lines(std::string_view tool, const fire_target& t, const replay_options
         bad->message += "; stopped after " + events(sent) + " sent (--skip-bad-lines goes on past bad lines)";
         return cli::fail(tool, *bad);
     }
-    if (in.bad()) return cli::fail(tool, {errc::io, "cannot read stdin"});
+    if (in.error()) return cli::fail(tool, {errc::io, "cannot read stdin"});
     meter.finish(sent, skipped);
     return 0;
 }

@@ -2,22 +2,19 @@
 #pragma once
 
 #include <chrono>
-#include <istream>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "salt/args.hpp"
-#include "wire/frame.hpp"
-#include "host/paths.hpp"
+#include "tagbus/destination.hpp"
+#include "tagbus/event.hpp"
 #include "tagbus/result.hpp"
 #include "tagbus/value.hpp"
 
 struct fire_target {
-    tagbus::endpoint pull;
-    tagbus::framing framing;
-    std::size_t max_event_size;
+    tagbus::destination to;
     /// Connect within this; every later wait for the bus (a full socket, the bus reading the
     /// last frame and closing) fails after this long WITHOUT PROGRESS.
     std::chrono::milliseconds budget;
@@ -46,16 +43,16 @@ tagbus::result<double> parse_rate(std::string_view text);
 /// event-fire '{data: 1}' tag"). Nothing when the words look fine.
 std::optional<std::string> split_words_hint(std::string_view tool, const std::vector<std::string>& raw_positional);
 
-/// Checks DATA (a map) and TAG, stamps and packs the body. A tag word that YAML made a number or
-/// boolean is used as typed ("2024"), since a tag is text. TAG and DATA given the other way round
-/// is a usage error saying which order the tool takes.
-tagbus::result<std::string> make_body(std::string_view tool, tagbus::value data, const std::string& data_text,
-                                      const tagbus::value& tag, const std::string& tag_text,
-                                      std::size_t max_event_size);
+/// Checks DATA (a map) and TAG. A tag word that YAML made a number or boolean is used as typed
+/// ("2024"), since a tag is text. TAG and DATA given the other way round is a usage error saying
+/// which order the tool takes.
+tagbus::result<tagbus::event> make_event(std::string_view tool, tagbus::value data, const std::string& data_text,
+                                         const tagbus::value& tag, const std::string& tag_text);
 
-/// Connects, sends every body in order, waits until the bus has read them; returns the exit code.
-int fire_bodies(std::string_view tool, const fire_target& t, const std::vector<std::string>& bodies);
+/// Fires the event, waits until the bus has read it; returns the exit code.
+int fire_one(std::string_view tool, const fire_target& t, const tagbus::event& ev);
 
 /// Reads "TAG<TAB>JSON" lines (state-event's output) or {"tag": ..., "data": ...} lines
-/// (state-event --json-lines) and fires each over one connection; returns the exit code.
-int fire_lines(std::string_view tool, const fire_target& t, const replay_options& r, std::istream& in);
+/// (state-event --json-lines) from the file descriptor `in` and fires each over one connection;
+/// returns the exit code.
+int fire_lines(std::string_view tool, const fire_target& t, const replay_options& r, int in);

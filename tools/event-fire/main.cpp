@@ -1,6 +1,5 @@
 // event-fire: fire an event on the local bus like `salt-call event.fire DATA TAG`.
 #include <chrono>
-#include <iostream>
 
 #include "cli.hpp"
 #include "fire.hpp"
@@ -83,20 +82,13 @@ static int tool_main(int argc, char** argv) {
     if (!lines && !b[0]) return cli::usage(tool, "missing DATA (a YAML or JSON map) and TAG");
     if (!lines && !b[1]) return cli::usage(tool, "missing TAG after DATA");
 
-    auto target = cli::connect_target(tool, conn, node_kind::minion);
-    if (!target) return cli::fail(tool, target.error());
-    fire_target ft{target->second.pull, target->first.pull_framing, target->first.max_event_size, budget,
-                   conn.verbose};
-    if (lines) {
-        // cin's own buffer (not stdio's) lets fire_lines see when no more input is at hand.
-        std::ios::sync_with_stdio(false);
-        return fire_lines(tool, ft, replay, std::cin);
-    }
-
-    auto body =
-        make_body(tool, *b[0], word_text(args, "data", 0), *b[1], word_text(args, "tag", 1), ft.max_event_size);
-    if (!body) return cli::fail(tool, body.error());
-    return fire_bodies(tool, ft, {*body});
+    auto dest = cli::resolve_destination(tool, conn, node_kind::minion);
+    if (!dest) return cli::fail(tool, dest.error());
+    const fire_target ft{std::move(*dest), budget, conn.verbose};
+    if (lines) return fire_lines(tool, ft, replay, 0);
+    auto ev = make_event(tool, *b[0], word_text(args, "data", 0), *b[1], word_text(args, "tag", 1));
+    if (!ev) return cli::fail(tool, ev.error());
+    return fire_one(tool, ft, *ev);
 }
 
 int main(int argc, char** argv) { return cli::guarded_main(tool, tool_main, argc, argv); }

@@ -123,6 +123,12 @@ private:
         if (!parts) return warn_undecodable(parts.error());
         auto [tag, packed] = *parts;
         if (!ws_.matcher || !(*ws_.matcher)(tag)) return;
+        // quiet=True prints nothing: plain data needs no rendering to be counted.
+        if (ws_.quiet && packed_json_plain(packed)) {
+            ++matched_;
+            if (count_step()) finish(0);
+            return;
+        }
         const std::size_t mark = out_.size();
         auto rendered = format_packed_event(tag, packed, ws_.output, out_);
         if (!rendered) return warn_undecodable(rendered.error());
