@@ -39,7 +39,7 @@ class Installed:
             san = os.environ.get("TAGBUS_SANITIZE", "none")
             if san not in ("", "none"):
                 flags = [f"-fsanitize={san}", *flags]
-            for name in ("wait_auth", "job_returns", "fire"):
+            for name in ("wait_auth", "job_returns", "fire", "send_grains"):
                 r = subprocess.run(["c++", os.path.join(EXAMPLES, name + ".cpp"), "-o", os.path.join(cls.bin, name),
                                     "-Wall", "-Wextra", "-Werror", *flags], capture_output=True, text=True, timeout=300)
                 assert r.returncode == 0, f"{name}: {shlex.join(r.args)}\n{r.stderr}"
@@ -130,6 +130,18 @@ class ExampleTest(BusTest):
         self.assertEqual(p.wait(), 1)
         err = p.err.read_until_eof()
         self.assertIn(b"fire: cannot connect to " + self.sock_dir.encode() + b"/master_event_pull.ipc: No such file or directory", err)
+
+    def test_send_grains_through_the_minion_bus(self):
+        # The example and the bus both take the minion id the host gives (no config: the FQDN).
+        self.start_bus(node="minion", extra=["--no-forward"])
+        w = self.watch("fire_master", node="minion")
+        p = self.example("send_grains", "myco/deploy/done")
+        self.assertEqual(p.wait(), 0, p.err.read_until_eof())
+        self.assertEqual(p.out.readline(), b"sent through the minion's bus\n")
+        line = w.out.readline()
+        self.assertTrue(line.startswith(b'fire_master\t{"data": {"grains": {"id": "'), line)
+        self.assertIn(b'"kernel": "Linux"}, "__pub_fun": "event.send"', line)
+        self.assertIn(b'"app": "web"}, "tag": "myco/deploy/done", "events": null, "pretag": null', line)
 
 
 if __name__ == "__main__":

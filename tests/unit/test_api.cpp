@@ -150,6 +150,18 @@ const value& field(const value& m, std::string_view key) {
     return *v;
 }
 
+/// The destination of the minion bus "web1" in `minion_dir`, with the fixture's config folder.
+destination minion_dest(const fixture& f, const std::string& minion_dir) {
+    destination_options mo;
+    mo.node = node_kind::minion;
+    mo.sock_dir = minion_dir;
+    mo.config_dir = f.dir.path + "/etc";
+    mo.id = "web1";
+    auto d = destination::resolve(mo);
+    REQUIRE(d);
+    return *d;
+}
+
 std::string tag_of(const result<std::optional<event>>& r) {
     REQUIRE(r);
     return *r ? (*r)->tag : std::string("(none)");
@@ -371,17 +383,11 @@ TEST_CASE("fire_master: through a minion bus that forwards, the event reaches th
     const std::string minion_dir = f.dir.path + "/minion";
     busd minion(minion_dir, f.dir.path + "/etc",
                 {"--node", "minion", "--id", "web1", "--master-sock-dir", f.sock_dir});
-    destination_options mo;
-    mo.node = node_kind::minion;
-    mo.sock_dir = minion_dir;
-    mo.config_dir = f.dir.path + "/etc";
-    mo.id = "web1";
-    auto to_minion = destination::resolve(mo);
-    REQUIRE(to_minion);
+    const destination to_minion = minion_dest(f, minion_dir);
     auto l = f.open();
     map_t data;
     data.push_back(member{value("k"), value(1)});
-    auto r = fire_master(*to_minion, "app/x", value(data));
+    auto r = fire_master(to_minion, "app/x", value(data));
     REQUIRE_MESSAGE(r, (r ? "" : r.error().message));
     auto ev = l.get_event(10s, "app/");
     REQUIRE(ev);
@@ -459,4 +465,129 @@ TEST_CASE("sender: no bus is errc::unavailable; a bus that goes away fails the s
     if (r) r = s->close();
     REQUIRE(!r);
     CHECK(r.error().code == errc::unavailable);
+}
+
+TEST_CASE("send: event.send's data in Salt's order, through the minion bus to the master, notes for each step") {
+    fixture f;  // the master bus
+    const std::string minion_dir = f.dir.path + "/minion";
+    busd minion(minion_dir, f.dir.path + "/etc", {"--node", "minion", "--id", "web1", "--master-sock-dir", f.sock_dir});
+    const destination to = minion_dest(f, minion_dir);
+    auto l = f.open();
+
+    ::setenv("TAGBUS_TEST_SEND", "yes", 1);
+    send_options o;
+    map_t data;
+    data.push_back(member{value("k"), value(1)});
+    data.push_back(member{value("__pub_fun"), value("mine")});  // DATA goes over everything
+    o.data = value(data);
+    o.with_env = value(array_t{value("TAGBUS_TEST_SEND"), value("NOT_SET_ANYWHERE")});
+    o.with_env_opts = true;
+    o.kwargs = {{"extra", value("x")}};
+    auto built = send_data(to, o);
+    REQUIRE(built);
+    std::vector<std::string> keys;
+    for (const auto& m : *built) keys.push_back(*m.key.str());
+    CHECK(keys == std::vector<std::string>{"environ", "saltenv", "pillarenv", "extra", "__pub_fun", "__pub_pid",
+                                           "__pub_jid", "__pub_tgt", "k"});
+    CHECK(field(value(*built), "environ") == value(map_t{member{value("TAGBUS_TEST_SEND"), value("yes")}}));
+    CHECK(field(value(*built), "__pub_fun") == value("mine"));
+    CHECK(field(value(*built), "__pub_jid").str()->size() == 20);
+
+    std::vector<std::string> steps;
+    o.pub_keys = false;
+    o.on_note = [&](send_note kind, std::string_view text) {
+        CHECK(kind == send_note::step);
+        steps.emplace_back(text);
+    };
+    auto r = send(to, "app/sent", o);
+    REQUIRE_MESSAGE(r, (r ? "" : r.error().message));
+    CHECK(r->route == send_route::minion_bus);
+    CHECK(r->address == to.pull_address());
+    REQUIRE(r->bodies.size() == 1);
+    CHECK(decode_body(r->bodies[0])->tag == "fire_master");
+    REQUIRE(steps.size() == 2);
+    CHECK(steps[0] == "minion id web1, minion sock_dir " + minion_dir + " (from command line)");
+    CHECK(steps[1] == "route: minion bus " + to.pull_address() + " (fire_master)");
+    auto ev = l.get_event(10s, "app/");
+    REQUIRE(ev);
+    REQUIRE(*ev);
+    CHECK((*ev)->tag == "app/sent");
+    CHECK(field((*ev)->data, "id") == value("web1"));
+    CHECK(field(field((*ev)->data, "data"), "k") == value(1));
+    CHECK(get(field((*ev)->data, "data"), "__pub_pid") == nullptr);
+
+    // Errors: not a minion, a bad tag, data that is not a map, with_pillar.
+    auto master_to = send(f.dest, "app/x");
+    REQUIRE(!master_to);
+    CHECK(master_to.error().code == errc::invalid);
+    auto empty = send(to, "");
+    REQUIRE(!empty);
+    CHECK(empty.error().code == errc::data);
+    send_options bad;
+    bad.data = value(array_t{});
+    auto not_map = send(to, "app/x", bad);
+    REQUIRE(!not_map);
+    CHECK(not_map.error().code == errc::data);
+    send_options pillar;
+    pillar.with_pillar = true;
+    auto p = send(to, "app/x", pillar);
+    REQUIRE(!p);
+    CHECK(p.error().code == errc::unavailable);
+}
+
+TEST_CASE("send: masterless goes to the minion's own bus; a preload goes straight to the master bus; no route names both sockets") {
+    fixture f;  // the master bus
+    const std::string minion_dir = f.dir.path + "/minion";
+    const destination to = minion_dest(f, minion_dir);
+    send_options o;
+    o.pub_keys = false;
+    o.master = [&]() -> result<destination> { return f.dest; };
+
+    // No minion bus: the direct route, on the master bus, as the master would fire it.
+    auto l = f.open();
+    o.preload = value(map_t{member{value("pre"), value(1)}});
+    auto direct = send(to, "app/direct", o);
+    REQUIRE_MESSAGE(direct, (direct ? "" : direct.error().message));
+    CHECK(direct->route == send_route::master_bus);
+    CHECK(direct->address == f.dest.pull_address());
+    auto ev = l.get_event(10s, "app/direct");
+    REQUIRE(ev);
+    REQUIRE(*ev);
+    CHECK(field((*ev)->data, "id") == value("web1"));
+
+    // Masterless (local): only the minion's bus, which is not there.
+    o.preload = value();
+    o.local = true;
+    auto local = send(to, "app/local", o);
+    REQUIRE(!local);
+    CHECK(local.error().code == errc::unavailable);
+    CHECK(local.error().message.starts_with("cannot fire on the local minion bus (asked to send locally): "));
+    busd minion(minion_dir, f.dir.path + "/etc", {"--node", "minion", "--id", "web1", "--no-forward"});
+    auto ml = listener::open(to);
+    REQUIRE(ml);
+    // Until the minion bus has registered the listener: probes fired there until one comes back.
+    for (int n = 0;; ++n) {
+        REQUIRE(n < 100);
+        REQUIRE(fire_event(to, "sync/" + std::to_string(n), value(map_t{})));
+        auto probe = ml->get_event(100ms, "sync/");
+        REQUIRE(probe);
+        if (*probe) break;
+    }
+    auto fired = send(to, "app/local", o);
+    REQUIRE_MESSAGE(fired, (fired ? "" : fired.error().message));
+    CHECK(fired->route == send_route::local_bus);
+    auto got = ml->get_event(10s, "app/local");
+    REQUIRE(got);
+    REQUIRE(*got);
+    CHECK(get((*got)->data, "_stamp") != nullptr);
+
+    // Neither bus: one message naming both sockets.
+    f.bus.reset();
+    minion.kill();
+    o.local = false;
+    auto none = send(to, "app/none", o);
+    REQUIRE(!none);
+    CHECK(none.error().code == errc::unavailable);
+    CHECK(none.error().message.starts_with("no route to the master: minion bus: cannot connect to " + to.pull_address()));
+    CHECK(none.error().message.find("; master bus: cannot connect to " + f.dest.pull_address()) != std::string::npos);
 }

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "host/grains.hpp"
+#include "salt/send_data.hpp"
 
 using namespace tagbus;
 namespace fs = std::filesystem;

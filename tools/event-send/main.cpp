@@ -1,13 +1,14 @@
 // event-send: send an event to the master like `salt-call event.send TAG [DATA] ...`.
-#include <unistd.h>
-
 #include <chrono>
 #include <cstdio>
 
 #include "cli.hpp"
 #include "send.hpp"
 #include "render/json.hpp"
+#include "render/output.hpp"
 #include "salt/yaml.hpp"
+#include "tagbus/event.hpp"
+#include "tagbus/send.hpp"
 
 using namespace tagbus;
 
@@ -31,15 +32,24 @@ std::string word_text(const salt_args& args, std::string_view name, std::size_t 
     return position < args.raw_positional.size() ? args.raw_positional[position] : std::string();
 }
 
-int list_grains(const bus_config& minion, const std::string& config_dir) {
-    auto grains = host_grains(minion, config_dir);
-    if (!grains) return cli::fail(tool, grains.error());
+int list_grains(const destination& minion) {
+    auto all = grains(minion);
+    if (!all) return cli::fail(tool, all.error());
     std::string out;
-    render_json(value(std::move(*grains)), out, render_options{true, nullptr});
+    render_json(value(std::move(*all)), out, render_options{true, nullptr});
     out.push_back('\n');
     if (std::fwrite(out.data(), 1, out.size(), stdout) != out.size() || std::fflush(stdout) != 0)
         return cli::fail(tool, {errc::io, "cannot write standard output"});
     return 0;
+}
+
+void describe_sent(const std::string& address, std::string_view body) {
+    auto ev = decode_body(body);
+    if (!ev) return;
+    std::string line = "sent to " + address + ": ";
+    format_event(ev->tag, ev->data, output_options{}, line);
+    if (!line.empty() && line.back() == '\n') line.pop_back();
+    cli::say(tool, line);
 }
 
 }  // namespace
@@ -67,12 +77,6 @@ static int tool_main(int argc, char** argv) {
     app.add_flag("-v,--verbose", fl.verbose, "say which route and socket are used");
     if (auto code = cli::parse(app, argc, argv, &words)) return *code;
 
-    config_request req;
-    req.node = node_kind::minion;
-    req.sock_dir = fl.sock_dir;
-    req.config_dir = fl.config_dir;
-    req.id = fl.id;
-    const std::string config_dir = fl.config_dir.value_or("/etc/salt");
     if (fl.list_grains && !words.empty()) return cli::usage(tool, "--list-grains takes no TAG or words");
 
     salt_args args = parse_salt_args(words);
@@ -94,15 +98,19 @@ static int tool_main(int argc, char** argv) {
         budget = std::chrono::milliseconds(static_cast<long long>(*t * 1000.0 + 0.5));
     }
 
-    auto minion = resolve_config(req, environment::process());
+    cli::connection_options mc;
+    mc.node = "minion";
+    mc.sock_dir = fl.sock_dir;
+    mc.config_dir = fl.config_dir;
+    mc.id = fl.id;
+    auto minion = cli::resolve_destination(tool, mc, node_kind::minion);
     if (!minion) return cli::fail(tool, minion.error());
-    if (fl.list_grains) return list_grains(*minion, config_dir);
+    if (fl.list_grains) return list_grains(*minion);
     if (!b[0]) return cli::usage(tool, "missing TAG");
 
-    send_call call;
+    send_options call;
     auto tag = tag_from_word(*b[0], word_text(args, "tag", 0));
     if (!tag) return cli::fail(tool, tag.error());
-    call.tag = std::move(*tag);
     if (b[1])
         if (auto warning = data_from_word(*b[1], word_text(args, "data", 1), call.data))
             cli::say(tool, "warning: " + *warning);
@@ -125,24 +133,25 @@ static int tool_main(int argc, char** argv) {
     call.with_env_opts = b[6] ? *b[6] : value(fl.with_env_opts);
     call.kwargs = std::move(extra);
 
-    send_sources src;
-    src.environ = process_environ();
-    src.grains = [&] { return host_grains(*minion, config_dir); };
-    src.options = &minion->options;
-    src.pub_keys = !fl.no_pub_keys;
-    src.pid = static_cast<long>(getpid());
-    src.now = std::chrono::system_clock::now();
-    auto data = build_data(call, src);
-    if (!data) return cli::fail(tool, data.error());
-
-    route_options ro;
-    ro.master.node = node_kind::master;
-    ro.master.sock_dir = fl.master_sock_dir;
-    ro.master.config_dir = fl.config_dir;
-    ro.budget = budget;
-    ro.local = fl.local;
-    ro.verbose = fl.verbose;
-    return send_event(tool, call, std::move(*data), *minion, ro);
+    call.pub_keys = !fl.no_pub_keys;
+    call.local = fl.local;
+    call.timeout = budget;
+    call.master = [&] {  // this host's master bus, for the direct route
+        cli::connection_options master;
+        master.node = "master";
+        master.sock_dir = fl.master_sock_dir;
+        master.config_dir = fl.config_dir;
+        return cli::resolve_destination(tool, master, node_kind::master);
+    };
+    call.on_note = [&](send_note kind, std::string_view text) {
+        if (kind == send_note::warning) cli::say(tool, "warning: " + std::string(text));
+        else if (fl.verbose) cli::say(tool, text);
+    };
+    auto sent = send(*minion, *tag, call);
+    if (!sent) return cli::fail(tool, sent.error());
+    if (fl.verbose)
+        for (const auto& body : sent->bodies) describe_sent(sent->address, body);
+    return 0;
 }
 
 int main(int argc, char** argv) { return cli::guarded_main(tool, tool_main, argc, argv); }

@@ -6,6 +6,7 @@
 #include "tagbus/event.hpp"
 #include "tagbus/fire.hpp"
 #include "tagbus/listener.hpp"
+#include "tagbus/send.hpp"
 #include "tagbus/match.hpp"
 #include "tagbus/node.hpp"
 #include "tagbus/result.hpp"

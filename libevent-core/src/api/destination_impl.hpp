@@ -10,6 +10,7 @@ namespace tagbus::inline v0 {
 struct destination::impl {
     bus_config cfg;
     bus_endpoints eps;
+    std::string config_dir;  ///< the Salt config folder it was resolved from
 };
 
 }  // namespace tagbus

@@ -421,6 +421,17 @@ result<node_kind> parse_node(std::string_view word) {
 
 std::string_view to_string(node_kind n) { return n == node_kind::master ? "master" : "minion"; }
 
+std::vector<std::pair<std::string, std::string>> environment::variables() {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+        const std::string_view entry(*e);
+        const auto eq = entry.find('=');
+        if (eq == std::string_view::npos) continue;
+        out.emplace_back(std::string(entry.substr(0, eq)), std::string(entry.substr(eq + 1)));
+    }
+    return out;
+}
+
 environment environment::process() {
     environment env;
     env.getenv = [](const char* name) -> std::optional<std::string> {

@@ -10,6 +10,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "wire/frame.hpp"
 #include "tagbus/result.hpp"
@@ -41,6 +43,8 @@ struct environment {
     std::function<std::string()> fqdn;                               ///< Salt's id fallback
     unsigned uid = 0;
     static environment process();  ///< the real one
+    /// The process's environment variables, in environ order (event.send's with_env).
+    static std::vector<std::pair<std::string, std::string>> variables();
 };
 
 struct bus_config {

@@ -625,11 +625,13 @@ result<map_t> collect_grains(const grains_request& req) {
     }
 }
 
-map_t select_grains(const map_t& all, const std::vector<std::string>& keys) {
-    map_t out;
-    for (const auto& m : all)
-        if (const auto* k = m.key.str(); k && std::find(keys.begin(), keys.end(), *k) != keys.end()) out.push_back(m);
-    return out;
+result<map_t> minion_grains(const bus_config& minion, const std::string& config_dir) {
+    grains_request req;
+    req.id = minion.id;
+    req.config_dir = config_dir;
+    for (const auto& mem : minion.options)
+        if (const auto* k = mem.key.str(); k && *k == "grains") req.config_grains = &mem.val;
+    return collect_grains(req);
 }
 
 }  // namespace tagbus

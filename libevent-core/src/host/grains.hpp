@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "host/config.hpp"
 #include "tagbus/result.hpp"
 #include "tagbus/value.hpp"
 
@@ -36,7 +37,8 @@ struct grains_request {
 /// Nested maps keep Salt's own order (interfaces in kernel index order, dns keys as Salt builds them).
 result<map_t> collect_grains(const grains_request& req);
 
-/// Keeps only `keys`, in the order of `all` (Salt filters its grains dict); a missing key is left out.
-map_t select_grains(const map_t& all, const std::vector<std::string>& keys);
+/// The grains event.send's with_grains sees on a minion: collect_grains with the minion's id, the
+/// `grains:` of its config and the static grains file in `config_dir`.
+result<map_t> minion_grains(const bus_config& minion, const std::string& config_dir);
 
 }  // namespace tagbus
