@@ -16,7 +16,27 @@ namespace tagbus::inline v0 {
 struct listener::impl {
     event_loop loop;
     std::optional<subscriber> sub;  // after the loop: destroyed first
-    std::deque<std::string> inbox;    // bodies read from the socket, not looked at yet
+    // Bodies read from the socket, not looked at yet: one buffer for all of them (no allocation
+    // per event), emptied whenever the last one is taken, which is before the next read.
+    struct {
+        std::string bytes;
+        std::vector<std::pair<std::size_t, std::size_t>> at;  // offset and size in `bytes`
+        std::size_t next = 0;
+        bool empty() const { return next == at.size(); }
+        void push(std::string_view body) {
+            if (empty()) {
+                bytes.clear();
+                at.clear();
+                next = 0;
+            }
+            at.emplace_back(bytes.size(), body.size());
+            bytes.append(body);
+        }
+        std::string_view pop() {
+            const auto [offset, size] = at[next++];
+            return std::string_view(bytes).substr(offset, size);
+        }
+    } inbox;
     std::deque<std::string> waiting;  // bodies kept for a subscription (the pending queue)
     struct subscription {
         std::string tag;
@@ -24,6 +44,9 @@ struct listener::impl {
         event_matcher matches;
     };
     std::vector<subscription> subs;
+    // The last get_event's tag and match type, compiled: a loop asking for the same tag does not
+    // compile it again for every event.
+    std::optional<subscription> last;
     // The waiting get_event's matcher. Until it has its answer, what arrives is sorted at once:
     // the answer (or an undecodable body, Salt's None) goes to the inbox and stops the loop, a
     // subscribed body to the pending queue, any other is dropped without a copy. After the
@@ -38,12 +61,12 @@ struct listener::impl {
 
     void on_body(std::string_view body) {
         if (!want || answered) {
-            inbox.emplace_back(body);
+            inbox.push(body);
             return;
         }
         auto parts = split_body(body);
         if (!parts || (*want)(parts->first)) {
-            inbox.emplace_back(body);
+            inbox.push(body);
             answered = true;
             loop.stop();
         } else if (subscribed(parts->first)) {
@@ -84,8 +107,7 @@ struct listener::impl {
     // undecodable one. Events that do not match go to the pending queue or away.
     std::optional<std::optional<event>> take(const event_matcher& m) {
         while (!inbox.empty()) {
-            std::string body = std::move(inbox.front());
-            inbox.pop_front();
+            const std::string_view body = inbox.pop();
             auto parts = split_body(body);
             if (!parts) return std::optional<event>();
             if (m(parts->first)) {
@@ -93,7 +115,7 @@ struct listener::impl {
                 if (!ev) return std::optional<event>();
                 return std::optional<event>(std::move(*ev));
             }
-            if (subscribed(parts->first)) keep(std::move(body));
+            if (subscribed(parts->first)) keep(std::string(body));
         }
         return std::nullopt;
     }
@@ -137,8 +159,13 @@ result<std::optional<event>> listener::get_event(std::chrono::milliseconds wait,
                                                  bool no_block) try {
     impl& s = *p_;
     s.interrupted = false;
-    auto m = make_event_matcher(type, tag);
-    if (!m) return m.error();
+    if (!s.last || s.last->type != type || s.last->tag != tag) {
+        auto compiled = make_event_matcher(type, tag);
+        if (!compiled) return compiled.error();
+        s.last.reset();
+        s.last.emplace(impl::subscription{std::string(tag), type, std::move(*compiled)});
+    }
+    const event_matcher* m = &s.last->matches;
     if (s.interrupt.exchange(false)) {
         s.interrupted = true;
         return std::optional<event>();
@@ -153,7 +180,7 @@ result<std::optional<event>> listener::get_event(std::chrono::milliseconds wait,
     using clock = std::chrono::steady_clock;
     const bool forever = wait.count() <= 0;  // Salt: wait=0 waits forever
     const auto deadline = clock::now() + wait;
-    s.want = &*m;
+    s.want = m;
     s.answered = false;
     struct reset {
         impl& s;

@@ -61,7 +61,12 @@ bool plain8(const char* p) {
 
 class json_packer {
 public:
-    json_packer(std::string_view text, std::string& out) : p_(text.data()), end_(text.data() + text.size()), out_(out) {}
+    // `keys` and `scratch` are working space kept between calls (no allocation per line).
+    json_packer(std::string_view text, std::string& out, std::vector<std::pair<std::size_t, std::size_t>>& keys,
+                std::string& scratch)
+        : p_(text.data()), end_(text.data() + text.size()), out_(out), keys_(keys), scratch_(scratch) {
+        keys_.clear();
+    }
 
     bool top(std::string_view stamp) {
         stamp_ = stamp;
@@ -323,8 +328,8 @@ private:
     const char* const end_;
     std::string& out_;
     std::string_view stamp_;
-    std::vector<std::pair<std::size_t, std::size_t>> keys_;  // open objects' packed keys: offset and size in out_
-    std::string scratch_;
+    std::vector<std::pair<std::size_t, std::size_t>>& keys_;  // open objects' packed keys: offset and size in out_
+    std::string& scratch_;
 };
 
 }  // namespace
@@ -332,7 +337,9 @@ private:
 
 bool pack_json_stamped(std::string_view text, std::string_view stamp, std::string& out) {
     const std::size_t size = out.size();
-    detail::json_packer packer(text, out);
+    thread_local std::vector<std::pair<std::size_t, std::size_t>> keys;
+    thread_local std::string scratch;
+    detail::json_packer packer(text, out, keys, scratch);
     if (packer.top(stamp)) return true;
     out.resize(size);
     return false;

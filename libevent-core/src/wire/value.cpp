@@ -247,7 +247,7 @@ public:
         } else if (b <= 0xbf || (b >= 0xd9 && b <= 0xdb)) {
             const std::size_t n = b <= 0xbf ? l.fixed : len;
             if (!take(n, start)) return false;
-            out.v = std::string(in_.substr(pos - n, n));
+            out.v.emplace<std::string>(in_.data() + pos - n, n);
         } else if (b >= 0xc4 && b <= 0xc6) {
             if (!take(len, start)) return false;
             out.v = bin_t{std::string(in_.substr(pos - len, len))};
@@ -296,25 +296,23 @@ private:
 
     bool read_array(value& out, std::uint64_t n, unsigned depth) {
         if (too_deep(depth)) return false;
-        array_t a;
+        array_t& a = out.v.emplace<array_t>();
         a.reserve(reservation(n));
         for (std::uint64_t i = 0; i < n; ++i) {
             a.emplace_back();
             if (!read(a.back(), depth + 1)) return false;
         }
-        out.v = std::move(a);
         return true;
     }
 
     bool read_map(value& out, std::uint64_t n, unsigned depth) {
         if (too_deep(depth)) return false;
-        map_t m;
+        map_t& m = out.v.emplace<map_t>();  // filled in place: no map moved per level
         m.reserve(reservation(n));
         for (std::uint64_t i = 0; i < n; ++i) {
             m.emplace_back();
             if (!read(m.back().key, depth + 1) || !read(m.back().val, depth + 1)) return false;
         }
-        out.v = std::move(m);
         return true;
     }
 
