@@ -14,6 +14,7 @@
 #include <exception>
 #include <iostream>
 #include <set>
+#include <stdexcept>
 
 #include "api/destination_impl.hpp"
 #include "tagbus/destination.hpp"
@@ -345,11 +346,34 @@ result<std::pair<bus_config, bus_endpoints>> connect_target(std::string_view too
     return std::pair{t.cfg, t.eps};
 }
 
-result<void> not_both(bool word_given, bool flag_given, std::string_view key, std::string_view flag) {
-    if (word_given && flag_given)
-        return fail(errc::invalid, std::string(key) + " given twice: as " + std::string(key) + "= and as " +
-                                       std::string(flag));
+const std::optional<value>& bound_words::operator[](std::string_view name) const {
+    for (std::size_t i = 0; i < params_.size(); ++i)
+        if (params_[i].name == name) return values_[i];
+    throw std::logic_error("no parameter " + std::string(name));  // a tool's own mistake
+}
+
+std::string bound_words::text(std::string_view name) const {
+    for (std::size_t k = 0; k < args_->keywords.size(); ++k)
+        if (args_->keywords[k].first == name) return args_->raw_keywords[k];
+    for (std::size_t i = 0; i < params_.size(); ++i)
+        if (params_[i].name == name) return i < args_->raw_positional.size() ? args_->raw_positional[i] : std::string();
     return {};
+}
+
+result<bound_words> bind_words(const salt_args& args, const std::vector<word_param>& params, bool kwargs) {
+    std::vector<std::string> names;
+    for (const auto& p : params) names.push_back(p.name);
+    bound_words b;
+    auto bound = bind_params(args, names, kwargs ? &b.extra : nullptr);
+    if (!bound) return bound.error();
+    for (std::size_t i = 0; i < params.size(); ++i)
+        if ((*bound)[i] && params[i].flag_given)
+            return fail(errc::invalid, params[i].name + " given twice: as " + params[i].name + "= and as " +
+                                           params[i].flag);
+    b.args_ = &args;
+    b.params_ = params;
+    b.values_ = std::move(*bound);
+    return b;
 }
 
 result<std::string> word_string(std::string_view key, const value& v) {

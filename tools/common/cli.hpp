@@ -91,9 +91,36 @@ result<void> use_target(const bus_config& cfg, const bus_endpoints& eps);
 /// "<tool>: internal error: <what>" with exit 70, rather than an abort.
 int guarded_main(std::string_view tool, int (*body)(int, char**), int argc, char** argv);
 
-/// A setting given both as a Salt word and as a flag is a usage error
-/// ("count given twice: as count= and as --count").
-result<void> not_both(bool word_given, bool flag_given, std::string_view key, std::string_view flag);
+/// One parameter of the Salt function a tool stands for, in signature order, with the conventional
+/// flag that sets the same thing (if any) and whether that flag was given.
+struct word_param {
+    std::string name;
+    bool flag_given = false;
+    std::string flag = {};
+};
+
+/// Salt's words bound to a function's parameters as Python binds them (salt/args.hpp).
+class bound_words {
+public:
+    /// The value bound to `name` (nullopt: the word was not given).
+    const std::optional<value>& operator[](std::string_view name) const;
+    /// The text of that word as typed (empty when not given).
+    std::string text(std::string_view name) const;
+    /// Keywords no parameter takes, in order (Salt's **kwargs), when the tool takes them.
+    std::vector<std::pair<std::string, value>> extra;
+
+private:
+    friend result<bound_words> bind_words(const salt_args&, const std::vector<word_param>&, bool);
+    const salt_args* args_ = nullptr;
+    std::vector<word_param> params_;
+    std::vector<std::optional<value>> values_;
+};
+
+/// The one word/flag binder of the tools: binds `args` to `params` and refuses a setting given
+/// both as a word and as its flag ("count given twice: as count= and as --count"); with
+/// `kwargs`, extra keywords are kept in `extra`, else they are an error. `args` must outlive the
+/// result.
+result<bound_words> bind_words(const salt_args& args, const std::vector<word_param>& params, bool kwargs = false);
 
 /// A value given as a Salt word that must be a string (sock_dir=, node=): its text, or a usage
 /// error "sock_dir must be a string, not an integer".

@@ -21,12 +21,6 @@
 
 using namespace tagbus;
 
-std::string word_text(const salt_args& args, std::string_view name, std::size_t position) {
-    for (std::size_t k = 0; k < args.keywords.size(); ++k)
-        if (args.keywords[k].first == name) return args.raw_keywords[k];
-    return position < args.raw_positional.size() ? args.raw_positional[position] : std::string();
-}
-
 result<std::chrono::milliseconds> timeout_word_ms(const value& v) {
     double ms = -1;
     if (const auto* u = std::get_if<std::uint64_t>(&v.v)) ms = static_cast<double>(*u);

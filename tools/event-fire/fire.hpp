@@ -29,9 +29,6 @@ struct replay_options {
     bool skip_bad_lines = false;  ///< warn and go on instead of stopping at a bad line
 };
 
-/// The text of a bound word as typed: keyword `name=` if given, else positional `position`.
-std::string word_text(const tagbus::salt_args& args, std::string_view name, std::size_t position);
-
 /// Salt's timeout= word: milliseconds, a non-negative number.
 tagbus::result<std::chrono::milliseconds> timeout_word_ms(const tagbus::value& v);
 

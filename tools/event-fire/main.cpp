@@ -10,8 +10,50 @@ namespace {
 
 constexpr std::string_view tool = "event-fire";
 
-// event.fire(data, tag, timeout=None), plus the words our tools share with state-event.
-const std::vector<std::string> params = {"data", "tag", "timeout", "sock_dir", "node"};
+// The event pacing and bus words, read into what fire_lines / fire_one take. Returns an exit code
+// on a bad value.
+std::optional<int> read_words(const cli::bound_words& b, const std::optional<std::string>& timeout, bool lines,
+                              cli::connection_options& conn, std::chrono::milliseconds& budget) {
+    // Salt's timeout= is in milliseconds (fire_event's unit); --timeout is in seconds like
+    // state-event's. Either bounds time without progress. A replay's default is longer: a bus
+    // that pauses publishers for a slow subscriber reads nothing for seconds at a time.
+    budget = std::chrono::milliseconds{lines ? 10000 : 1000};
+    if (timeout) {
+        auto t = cli::parse_seconds("--timeout", *timeout);
+        if (!t) return cli::fail(tool, t.error());
+        budget = std::chrono::milliseconds(static_cast<long long>(*t * 1000.0 + 0.5));
+    } else if (const auto& w = b["timeout"]; w && !w->is_nil()) {
+        auto ms = timeout_word_ms(*w);
+        if (!ms) return cli::fail(tool, ms.error());
+        budget = *ms;
+    }
+    for (const char* key : {"sock_dir", "node"}) {
+        const auto& w = b[key];
+        if (!w || w->is_nil()) continue;
+        auto s = cli::word_string(key, *w);
+        if (!s) return cli::fail(tool, s.error());
+        (std::string_view(key) == "sock_dir" ? conn.sock_dir : conn.node) = *s;
+    }
+    return std::nullopt;
+}
+
+// --lines and its companions against the words; returns an exit code on a usage error.
+std::optional<int> check_replay(const cli::bound_words& b, bool lines, const std::optional<std::string>& rate,
+                                replay_options& replay) {
+    if (lines && (b["data"] || b["tag"])) return cli::usage(tool, "--lines reads events from stdin; give no DATA or TAG");
+    for (auto [given, flag] : {std::pair{replay.progress, "--progress"}, {rate.has_value(), "--rate"},
+                               {replay.realtime, "--realtime"}, {replay.skip_bad_lines, "--skip-bad-lines"}})
+        if (given && !lines) return cli::usage(tool, std::string(flag) + " applies to --lines only");
+    if (rate && replay.realtime) return cli::usage(tool, "--rate and --realtime both pace the replay; give one");
+    if (rate) {
+        auto r = parse_rate(*rate);
+        if (!r) return cli::fail(tool, r.error());
+        replay.rate = *r;
+    }
+    if (!lines && !b["data"]) return cli::usage(tool, "missing DATA (a YAML or JSON map) and TAG");
+    if (!lines && !b["tag"]) return cli::usage(tool, "missing TAG after DATA");
+    return std::nullopt;
+}
 
 }  // namespace
 
@@ -37,56 +79,22 @@ static int tool_main(int argc, char** argv) {
     cli::add_connection_options(app, conn, true);
     if (auto code = cli::parse(app, argc, argv, &words)) return *code;
 
-    salt_args args = parse_salt_args(words);
+    // event.fire(data, tag, timeout=None), plus the words our tools share with state-event.
+    const salt_args args = parse_salt_args(words);
     if (auto hint = split_words_hint(tool, args.raw_positional)) return cli::usage(tool, *hint);
-    auto bound = bind_params(args, params);
-    if (!bound) return cli::fail(tool, bound.error());
-    auto& b = *bound;
-    const std::pair<bool, const char*> flags[] = {{false, ""}, {false, ""}, {timeout.has_value(), "--timeout"},
-                                                  {conn.sock_dir.has_value(), "--sock-dir"},
-                                                  {conn.node.has_value(), "--node"}};
-    for (std::size_t i = 2; i < params.size(); ++i)
-        if (auto r = cli::not_both(b[i].has_value(), flags[i].first, params[i], flags[i].second); !r)
-            return cli::fail(tool, r.error());
-
-    // Salt's timeout= is in milliseconds (fire_event's unit); --timeout is in seconds like
-    // state-event's. Either bounds time without progress. A replay's default is longer: a bus
-    // that pauses publishers for a slow subscriber reads nothing for seconds at a time.
-    std::chrono::milliseconds budget{lines ? 10000 : 1000};
-    if (timeout) {
-        auto t = cli::parse_seconds("--timeout", *timeout);
-        if (!t) return cli::fail(tool, t.error());
-        budget = std::chrono::milliseconds(static_cast<long long>(*t * 1000.0 + 0.5));
-    } else if (b[2] && !b[2]->is_nil()) {
-        auto ms = timeout_word_ms(*b[2]);
-        if (!ms) return cli::fail(tool, ms.error());
-        budget = *ms;
-    }
-    for (int i : {3, 4}) {
-        if (!b[i] || b[i]->is_nil()) continue;
-        auto s = cli::word_string(params[i], *b[i]);
-        if (!s) return cli::fail(tool, s.error());
-        (i == 3 ? conn.sock_dir : conn.node) = *s;
-    }
-
-    if (lines && (b[0] || b[1])) return cli::usage(tool, "--lines reads events from stdin; give no DATA or TAG");
-    for (auto [given, flag] : {std::pair{replay.progress, "--progress"}, {rate.has_value(), "--rate"},
-                               {replay.realtime, "--realtime"}, {replay.skip_bad_lines, "--skip-bad-lines"}})
-        if (given && !lines) return cli::usage(tool, std::string(flag) + " applies to --lines only");
-    if (rate && replay.realtime) return cli::usage(tool, "--rate and --realtime both pace the replay; give one");
-    if (rate) {
-        auto r = parse_rate(*rate);
-        if (!r) return cli::fail(tool, r.error());
-        replay.rate = *r;
-    }
-    if (!lines && !b[0]) return cli::usage(tool, "missing DATA (a YAML or JSON map) and TAG");
-    if (!lines && !b[1]) return cli::usage(tool, "missing TAG after DATA");
+    auto b = cli::bind_words(args, {{"data"}, {"tag"}, {"timeout", timeout.has_value(), "--timeout"},
+                                    {"sock_dir", conn.sock_dir.has_value(), "--sock-dir"},
+                                    {"node", conn.node.has_value(), "--node"}});
+    if (!b) return cli::fail(tool, b.error());
+    std::chrono::milliseconds budget;
+    if (auto code = read_words(*b, timeout, lines, conn, budget)) return *code;
+    if (auto code = check_replay(*b, lines, rate, replay)) return *code;
 
     auto dest = cli::resolve_destination(tool, conn, node_kind::minion);
     if (!dest) return cli::fail(tool, dest.error());
     const fire_target ft{std::move(*dest), budget, conn.verbose};
     if (lines) return fire_lines(tool, ft, replay, 0);
-    auto ev = make_event(tool, *b[0], word_text(args, "data", 0), *b[1], word_text(args, "tag", 1));
+    auto ev = make_event(tool, *(*b)["data"], b->text("data"), *(*b)["tag"], b->text("tag"));
     if (!ev) return cli::fail(tool, ev.error());
     return fire_one(tool, ft, *ev);
 }

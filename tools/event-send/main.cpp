@@ -16,20 +16,56 @@ namespace {
 
 constexpr std::string_view tool = "event-send";
 
-// event.send(tag, data=None, preload=None, with_env=False, with_grains=False, with_pillar=False,
-// with_env_opts=False, **kwargs): other keywords become data keys.
-const std::vector<std::string> params = {"tag",         "data",        "preload",      "with_env",
-                                         "with_grains", "with_pillar", "with_env_opts"};
-
 struct send_flags {
     std::optional<std::string> with_env, with_grains, preload, timeout, sock_dir, master_sock_dir, config_dir, id;
     bool with_env_opts = false, local = false, no_pub_keys = false, list_grains = false, verbose = false;
 };
 
-std::string word_text(const salt_args& args, std::string_view name, std::size_t position) {
-    for (std::size_t k = 0; k < args.keywords.size(); ++k)
-        if (args.keywords[k].first == name) return args.raw_keywords[k];
-    return position < args.raw_positional.size() ? args.raw_positional[position] : std::string();
+void add_options(CLI::App& app, send_flags& fl) {
+    cli::setup_app(app);
+    cli::add_words(app, "WORDs, as salt-call event.send takes them:\n"
+                        "  TAG [DATA] [with_env=True|[NAMES]] [with_grains=True|[KEYS]]\n"
+                        "  [with_env_opts=True] [preload={...}] [KEY=VALUE...]");
+    app.add_flag("--with-env", fl.with_env, "add environ: all, or only NAMES")->type_name("[=NAMES]");
+    app.add_flag("--with-grains", fl.with_grains, "add grains: all, or only KEYS")->type_name("[=KEYS]");
+    app.add_flag("--with-env-opts", fl.with_env_opts, "add saltenv and pillarenv");
+    app.add_option("--preload", fl.preload, "map merged into the master's load")->type_name("MAP");
+    app.add_flag("--local", fl.local, "masterless: fire on the minion bus");
+    app.add_flag("--no-pub-keys", fl.no_pub_keys, "leave out salt-call's __pub_* keys");
+    app.add_flag("--list-grains", fl.list_grains, "print this host's grains as JSON");
+    app.add_option("--timeout", fl.timeout, "connect and send within SECONDS [1]")->type_name("SECONDS");
+    app.add_option("--sock-dir", fl.sock_dir, "the minion's sock_dir")->type_name("DIR");
+    app.add_option("--master-sock-dir", fl.master_sock_dir, "this host's master sock_dir")->type_name("DIR");
+    app.add_option("-c,--config-dir", fl.config_dir, "Salt config folder [/etc/salt]")->type_name("DIR");
+    app.add_option("--id", fl.id, "minion id [config, minion_id, FQDN]")->type_name("ID");
+    app.add_flag("-v,--verbose", fl.verbose, "say which route and socket are used");
+}
+
+// event.send's arguments but the tag, from the words and the flags; an exit code when one is bad.
+std::optional<int> read_call(const cli::bound_words& b, const send_flags& fl, send_options& call) {
+    if (b["data"])
+        if (auto warning = data_from_word(*b["data"], b.text("data"), call.data)) cli::say(tool, "warning: " + *warning);
+    if (fl.preload || b["preload"]) {
+        value v;
+        if (fl.preload) {
+            auto parsed = salt_yaml_load(*fl.preload);
+            if (!parsed) return cli::fail(tool, {errc::data, "cannot parse --preload: " + parsed.error().message});
+            v = std::move(*parsed);
+        } else {
+            v = *b["preload"];
+        }
+        auto preload = map_from_word(std::move(v), fl.preload ? "" : b.text("preload"), "preload");
+        if (!preload) return cli::fail(tool, preload.error());
+        call.preload = std::move(*preload);
+    }
+    call.with_env = b["with_env"] ? *b["with_env"] : fl.with_env ? flag_list(*fl.with_env) : value();
+    call.with_grains = b["with_grains"] ? *b["with_grains"] : fl.with_grains ? flag_list(*fl.with_grains) : value();
+    call.with_pillar = b["with_pillar"] ? *b["with_pillar"] : value();
+    call.with_env_opts = b["with_env_opts"] ? *b["with_env_opts"] : value(fl.with_env_opts);
+    call.kwargs = b.extra;
+    call.pub_keys = !fl.no_pub_keys;
+    call.local = fl.local;
+    return std::nullopt;
 }
 
 int list_grains(const destination& minion) {
@@ -58,39 +94,19 @@ static int tool_main(int argc, char** argv) {
     send_flags fl;
     std::vector<std::string> words;
     CLI::App app{"Send an event to the Salt master like salt-call event.send.", std::string(tool)};
-    cli::setup_app(app);
-    cli::add_words(app, "WORDs, as salt-call event.send takes them:\n"
-                        "  TAG [DATA] [with_env=True|[NAMES]] [with_grains=True|[KEYS]]\n"
-                        "  [with_env_opts=True] [preload={...}] [KEY=VALUE...]");
-    app.add_flag("--with-env", fl.with_env, "add environ: all, or only NAMES")->type_name("[=NAMES]");
-    app.add_flag("--with-grains", fl.with_grains, "add grains: all, or only KEYS")->type_name("[=KEYS]");
-    app.add_flag("--with-env-opts", fl.with_env_opts, "add saltenv and pillarenv");
-    app.add_option("--preload", fl.preload, "map merged into the master's load")->type_name("MAP");
-    app.add_flag("--local", fl.local, "masterless: fire on the minion bus");
-    app.add_flag("--no-pub-keys", fl.no_pub_keys, "leave out salt-call's __pub_* keys");
-    app.add_flag("--list-grains", fl.list_grains, "print this host's grains as JSON");
-    app.add_option("--timeout", fl.timeout, "connect and send within SECONDS [1]")->type_name("SECONDS");
-    app.add_option("--sock-dir", fl.sock_dir, "the minion's sock_dir")->type_name("DIR");
-    app.add_option("--master-sock-dir", fl.master_sock_dir, "this host's master sock_dir")->type_name("DIR");
-    app.add_option("-c,--config-dir", fl.config_dir, "Salt config folder [/etc/salt]")->type_name("DIR");
-    app.add_option("--id", fl.id, "minion id [config, minion_id, FQDN]")->type_name("ID");
-    app.add_flag("-v,--verbose", fl.verbose, "say which route and socket are used");
+    add_options(app, fl);
     if (auto code = cli::parse(app, argc, argv, &words)) return *code;
 
     if (fl.list_grains && !words.empty()) return cli::usage(tool, "--list-grains takes no TAG or words");
 
-    salt_args args = parse_salt_args(words);
-    std::vector<std::pair<std::string, value>> extra;
-    auto bound = bind_params(args, params, &extra);
-    if (!bound) return cli::fail(tool, bound.error());
-    auto& b = *bound;
-    const std::pair<bool, const char*> flags[] = {
-        {false, ""}, {false, ""}, {fl.preload.has_value(), "--preload"}, {fl.with_env.has_value(), "--with-env"},
-        {fl.with_grains.has_value(), "--with-grains"}, {false, ""}, {fl.with_env_opts, "--with-env-opts"}};
-    for (std::size_t i = 2; i < params.size(); ++i)
-        if (auto r = cli::not_both(b[i].has_value(), flags[i].first, params[i], flags[i].second); !r)
-            return cli::fail(tool, r.error());
-
+    // event.send(tag, data=None, preload=None, with_env=False, with_grains=False, with_pillar=False,
+    // with_env_opts=False, **kwargs): other keywords become data keys.
+    const salt_args args = parse_salt_args(words);
+    auto b = cli::bind_words(args, {{"tag"}, {"data"}, {"preload", fl.preload.has_value(), "--preload"},
+                                    {"with_env", fl.with_env.has_value(), "--with-env"},
+                                    {"with_grains", fl.with_grains.has_value(), "--with-grains"}, {"with_pillar"},
+                                    {"with_env_opts", fl.with_env_opts, "--with-env-opts"}}, true);
+    if (!b) return cli::fail(tool, b.error());
     std::chrono::milliseconds budget{1000};  // Salt's 1000 ms for bus pushes
     if (fl.timeout) {
         auto t = cli::parse_seconds("--timeout", *fl.timeout);
@@ -106,35 +122,11 @@ static int tool_main(int argc, char** argv) {
     auto minion = cli::resolve_destination(tool, mc, node_kind::minion);
     if (!minion) return cli::fail(tool, minion.error());
     if (fl.list_grains) return list_grains(*minion);
-    if (!b[0]) return cli::usage(tool, "missing TAG");
-
-    send_options call;
-    auto tag = tag_from_word(*b[0], word_text(args, "tag", 0));
+    if (!(*b)["tag"]) return cli::usage(tool, "missing TAG");
+    auto tag = tag_from_word(*(*b)["tag"], b->text("tag"));
     if (!tag) return cli::fail(tool, tag.error());
-    if (b[1])
-        if (auto warning = data_from_word(*b[1], word_text(args, "data", 1), call.data))
-            cli::say(tool, "warning: " + *warning);
-    if (fl.preload || b[2]) {
-        value v;
-        if (fl.preload) {
-            auto parsed = salt_yaml_load(*fl.preload);
-            if (!parsed) return cli::fail(tool, {errc::data, "cannot parse --preload: " + parsed.error().message});
-            v = std::move(*parsed);
-        } else {
-            v = *b[2];
-        }
-        auto preload = map_from_word(std::move(v), fl.preload ? "" : word_text(args, "preload", 2), "preload");
-        if (!preload) return cli::fail(tool, preload.error());
-        call.preload = std::move(*preload);
-    }
-    call.with_env = b[3] ? *b[3] : fl.with_env ? flag_list(*fl.with_env) : value();
-    call.with_grains = b[4] ? *b[4] : fl.with_grains ? flag_list(*fl.with_grains) : value();
-    call.with_pillar = b[5] ? *b[5] : value();
-    call.with_env_opts = b[6] ? *b[6] : value(fl.with_env_opts);
-    call.kwargs = std::move(extra);
-
-    call.pub_keys = !fl.no_pub_keys;
-    call.local = fl.local;
+    send_options call;
+    if (auto code = read_call(*b, fl, call)) return *code;
     call.timeout = budget;
     call.master = [&] {  // this host's master bus, for the direct route
         cli::connection_options master;

@@ -18,9 +18,6 @@ using namespace tagbus;
 
 namespace {
 
-// state.event's signature, in order: positionals bind to it as Python binds them.
-const std::vector<std::string> params = {"tagmatch", "count", "quiet", "sock_dir", "pretty", "node"};
-
 result<void> set_count(watch_settings& ws, const value& v) {
     if (const auto* b = std::get_if<bool>(&v.v)) ws.count = *b ? 1 : 0;
     else if (const auto* i = std::get_if<std::int64_t>(&v.v)) ws.count = *i;
@@ -43,35 +40,34 @@ result<watch_settings> build_watch(const std::vector<std::string>& words, const 
                                    const cli::connection_options& conn) {
     watch_settings ws;
     ws.conn = conn;
-    auto bound = bind_params(parse_salt_args(words), params);
+    // state.event's signature, in order: positionals bind to it as Python binds them.
+    const salt_args args = parse_salt_args(words);
+    auto bound = cli::bind_words(args, {{"tagmatch", tagmatch_flag.has_value(), "--tagmatch"},
+                                        {"count", count_flag.has_value(), "--count"},
+                                        {"quiet", quiet_flag, "--quiet"},
+                                        {"sock_dir", conn.sock_dir.has_value(), "--sock-dir"},
+                                        {"pretty", pretty_flag, "--pretty"},
+                                        {"node", conn.node.has_value(), "--node"}});
     if (!bound) return bound.error();
     const auto& b = *bound;
-    const std::pair<bool, const char*> flags[] = {{tagmatch_flag.has_value(), "--tagmatch"},
-                                                  {count_flag.has_value(), "--count"},
-                                                  {quiet_flag, "--quiet"},
-                                                  {conn.sock_dir.has_value(), "--sock-dir"},
-                                                  {pretty_flag, "--pretty"},
-                                                  {conn.node.has_value(), "--node"}};
-    for (std::size_t i = 0; i < params.size(); ++i)
-        if (auto r = cli::not_both(b[i].has_value(), flags[i].first, params[i], flags[i].second); !r) return r.error();
 
     // The tagmatch word is YAML-converted like every Salt word; a non-string matches nothing.
     if (tagmatch_flag) ws.matcher.emplace(*tagmatch_flag);
-    else if (!b[0]) ws.matcher.emplace("*");
-    else if (const auto* s = b[0]->str()) ws.matcher.emplace(*s);
+    else if (!b["tagmatch"]) ws.matcher.emplace("*");
+    else if (const auto* s = b["tagmatch"]->str()) ws.matcher.emplace(*s);
 
     if (count_flag) ws.count = *count_flag;
-    else if (b[1])
-        if (auto r = set_count(ws, *b[1]); !r) return r.error();
-    ws.quiet = quiet_flag || (b[2] && truthy(*b[2]));
-    if (b[3] && !b[3]->is_nil()) {  // sock_dir=None is Salt's default: the node's own sock_dir
-        auto s = cli::word_string("sock_dir", *b[3]);
+    else if (b["count"])
+        if (auto r = set_count(ws, *b["count"]); !r) return r.error();
+    ws.quiet = quiet_flag || (b["quiet"] && truthy(*b["quiet"]));
+    if (b["sock_dir"] && !b["sock_dir"]->is_nil()) {  // sock_dir=None is Salt's default: the node's own sock_dir
+        auto s = cli::word_string("sock_dir", *b["sock_dir"]);
         if (!s) return s.error();
         ws.conn.sock_dir = *s;
     }
-    ws.output.pretty = pretty_flag || (b[4] && truthy(*b[4]));
-    if (b[5]) {
-        auto s = cli::word_string("node", *b[5]);
+    ws.output.pretty = pretty_flag || (b["pretty"] && truthy(*b["pretty"]));
+    if (b["node"]) {
+        auto s = cli::word_string("node", *b["node"]);
         if (!s) return s.error();
         ws.conn.node = *s;
     }
