@@ -591,3 +591,76 @@ TEST_CASE("send: masterless goes to the minion's own bus; a preload goes straigh
     CHECK(none.error().message.starts_with("no route to the master: minion bus: cannot connect to " + to.pull_address()));
     CHECK(none.error().message.find("; master bus: cannot connect to " + f.dest.pull_address()) != std::string::npos);
 }
+
+TEST_CASE("bus: a bus in-process serves fire_event and listeners; stop() from another thread ends run() and removes the sockets") {
+    temp_dir dir;
+    auto where = destination::resolve(options_in(dir));
+    REQUIRE(where);
+    auto b = bus::open(*where);
+    REQUIRE_MESSAGE(b, (b ? "" : b.error().message));
+    CHECK(b->describe() == "pub " + where->pub_address() + ", pull " + where->pull_address());
+    // Ready when open() returns: a second bus on the same sock_dir is refused.
+    auto again = bus::open(*where);
+    REQUIRE(!again);
+    CHECK(again.error().code == errc::unavailable);
+
+    result<void> served = fail(errc::internal, "run() did not return");
+    std::thread t([&] { served = b->run(); });
+    {
+        auto l = listener::open(*where);
+        REQUIRE(l);
+        for (int n = 0;; ++n) {  // until the bus has registered the listener
+            REQUIRE(n < 100);
+            REQUIRE(fire_event(*where, "sync/" + std::to_string(n), value(map_t{})));
+            auto probe = l->get_event(100ms, "sync/");
+            REQUIRE(probe);
+            if (*probe) break;
+        }
+        REQUIRE(fire_event(*where, "in/process", value(map_t{member{value("k"), value(7)}})));
+        auto ev = l->get_event(5s, "in/");
+        REQUIRE(ev);
+        REQUIRE(*ev);
+        CHECK(field((*ev)->data, "k") == value(7));
+    }
+    b->stop();
+    t.join();
+    CHECK(served);
+    CHECK(!std::filesystem::exists(where->pub_address()));
+    CHECK(!std::filesystem::exists(where->pull_address()));
+    auto gone = fire_event(*where, "after/stop", value(map_t{}), fire_options{300ms});
+    REQUIRE(!gone);
+    CHECK(gone.error().code == errc::unavailable);
+}
+
+TEST_CASE("bus: bad options, and where a minion bus forwards") {
+    temp_dir dir;
+    auto where = destination::resolve(options_in(dir));
+    REQUIRE(where);
+    bus_options bad;
+    bad.pub_framing = "zip";
+    auto b = bus::open(*where, bad);
+    REQUIRE(!b);
+    CHECK(b.error().code == errc::invalid);
+
+    auto none = forward_address(*where, {});  // a master bus forwards nowhere
+    REQUIRE(none);
+    CHECK(!*none);
+    destination_options mo = options_in(dir);
+    mo.node = node_kind::minion;
+    mo.id = "web1";
+    auto minion = destination::resolve(mo);
+    REQUIRE(minion);
+    auto unconfigured = forward_address(*minion, {});  // no master config, no master sock_dir
+    REQUIRE(unconfigured);
+    CHECK(!*unconfigured);
+    bus_options to_master;
+    to_master.master_sock_dir = dir.path + "/master";
+    auto master = forward_address(*minion, to_master);
+    REQUIRE(master);
+    REQUIRE(*master);
+    CHECK(**master == dir.path + "/master/master_event_pull.ipc");
+    to_master.forward = false;
+    auto off = forward_address(*minion, to_master);
+    REQUIRE(off);
+    CHECK(!*off);
+}

@@ -18,10 +18,7 @@
 #include <tuple>
 
 #include "cli.hpp"
-#include "net/forwarder.hpp"
-#include "net/loop.hpp"
-#include "salt/master_event.hpp"
-#include "net/server.hpp"
+#include "tagbus/bus.hpp"
 
 using namespace tagbus;
 
@@ -98,132 +95,120 @@ result<std::size_t> parse_bytes(std::string_view flag, const std::string& text) 
     return n;
 }
 
-}  // namespace
-
-static int tool_main(int argc, char** argv) {
+struct busd_flags {
     cli::connection_options conn;
-    std::optional<std::string> group_name;
-    std::optional<std::string> pidfile;
-    forward_request fwd_req;
-    std::optional<std::string> queue;
-    std::optional<std::string> max_buffer;
-    std::optional<std::string> max_input;
-    std::optional<std::string> max_frame;
-    std::optional<std::string> partial_timeout;
-    std::optional<std::string> pub_framing;
-    CLI::App app{"Run an event bus compatible with Salt's: events fired on the pull socket go\n"
-                 "to every subscriber of the pub socket.",
-                 std::string(tool)};
+    std::optional<std::string> group, pidfile, queue, max_buffer, max_input, max_frame, partial_timeout, pub_framing;
+    std::optional<std::string> master_sock_dir;
+    bool no_forward = false;
+};
+
+void add_options(CLI::App& app, busd_flags& f) {
     cli::setup_app(app);
-    cli::add_connection_options(app, conn, false);
+    cli::add_connection_options(app, f.conn, false);
     // The pull side reads both framings; this picks what subscribers get. It is the bus's own
     // setting: TAGBUS_FRAMING and `framing:` say how our tools write to a pull socket, never this.
-    auto* pf = app.add_option("--pub-framing", pub_framing, "pub framing: legacy (default) or prefixed")
+    auto* pf = app.add_option("--pub-framing", f.pub_framing, "pub framing: legacy (default) or prefixed")
                    ->type_name("F");
-    app.add_option("--framing", pub_framing, "older name of --pub-framing")->type_name("F")->excludes(pf);
-    app.add_option("--group", group_name, "sockets 0660 for this group")->type_name("NAME");
-    app.add_option("--pidfile", pidfile, "write the pid here once ready")->type_name("FILE");
-    app.add_option("--max-subscriber-buffer", max_buffer, "drop a subscriber this far behind")
+    app.add_option("--framing", f.pub_framing, "older name of --pub-framing")->type_name("F")->excludes(pf);
+    app.add_option("--group", f.group, "sockets 0660 for this group")->type_name("NAME");
+    app.add_option("--pidfile", f.pidfile, "write the pid here once ready")->type_name("FILE");
+    app.add_option("--max-subscriber-buffer", f.max_buffer, "drop a subscriber this far behind")
         ->type_name("BYTES");
-    app.add_option("--max-input-buffer", max_input, "unfinished frames held for all publishers")
+    app.add_option("--max-input-buffer", f.max_input, "unfinished frames held for all publishers")
         ->type_name("BYTES");
-    app.add_option("--max-frame", max_frame, "drop a publisher sending a larger frame")->type_name("BYTES");
-    app.add_option("--partial-frame-timeout", partial_timeout, "drop a publisher stalled mid-frame")
+    app.add_option("--max-frame", f.max_frame, "drop a publisher sending a larger frame")->type_name("BYTES");
+    app.add_option("--partial-frame-timeout", f.partial_timeout, "drop a publisher stalled mid-frame")
         ->type_name("SECONDS");
-    auto* msd = app.add_option("--master-sock-dir", fwd_req.master_sock_dir, "minion: master bus to forward to")
-                    ->type_name("DIR");
-    auto* off = app.add_flag("--no-forward", fwd_req.off, "minion: keep fire_master events local");
-    app.add_option("--forward-queue", queue, "minion: kept while master is away")->type_name("N");
-    if (auto code = cli::parse(app, argc, argv)) return *code;
+    app.add_option("--master-sock-dir", f.master_sock_dir, "minion: master bus to forward to")->type_name("DIR");
+    app.add_flag("--no-forward", f.no_forward, "minion: keep fire_master events local");
+    app.add_option("--forward-queue", f.queue, "minion: kept while master is away")->type_name("N");
+}
 
-    auto gid = resolve_group(group_name);
+// The flags as bus options, checked against the node; an exit code when one is bad.
+std::optional<int> read_options(const busd_flags& f, const destination& where, bus_options& o) {
+    auto gid = resolve_group(f.group);
     if (!gid) return cli::fail(tool, gid.error());
-    auto target = cli::connect_target(tool, conn, node_kind::master);
-    if (!target) return cli::fail(tool, target.error());
-    const auto& [cfg, eps] = *target;
-    if (cfg.node != node_kind::minion && (msd->count() + off->count() > 0 || queue))
+    o.group = *gid;
+    if (where.node() != node_kind::minion && (f.master_sock_dir || f.no_forward || f.queue))
         return cli::usage(tool, "--master-sock-dir, --no-forward and --forward-queue need --node minion");
-    if (fwd_req.off && msd->count() > 0) return cli::usage(tool, "--no-forward and --master-sock-dir contradict each other");
-    if (queue) {
-        const char* end = queue->data() + queue->size();
-        auto [ptr, ec] = std::from_chars(queue->data(), end, fwd_req.max_queue);
-        if (ec != std::errc{} || ptr != end || fwd_req.max_queue == 0)
-            return cli::usage(tool, "invalid --forward-queue '" + *queue + "' (expected a number of events, at least 1)");
+    if (f.no_forward && f.master_sock_dir) return cli::usage(tool, "--no-forward and --master-sock-dir contradict each other");
+    if (f.queue) {
+        const char* end = f.queue->data() + f.queue->size();
+        auto [ptr, ec] = std::from_chars(f.queue->data(), end, o.forward_queue);
+        if (ec != std::errc{} || ptr != end || o.forward_queue == 0)
+            return cli::usage(tool, "invalid --forward-queue '" + *f.queue + "' (expected a number of events, at least 1)");
     }
-    server_options opts;
-    for (auto [flag, text, dest] : {std::tuple{"--max-subscriber-buffer", &max_buffer, &opts.max_subscriber_buffer},
-                                    std::tuple{"--max-input-buffer", &max_input, &opts.max_input_buffer},
-                                    std::tuple{"--max-frame", &max_frame, &opts.max_frame}}) {
+    for (auto [flag, text, dest] : {std::tuple{"--max-subscriber-buffer", &f.max_buffer, &o.max_subscriber_buffer},
+                                    std::tuple{"--max-input-buffer", &f.max_input, &o.max_input_buffer},
+                                    std::tuple{"--max-frame", &f.max_frame, &o.max_frame}}) {
         if (!*text) continue;
         auto n = parse_bytes(flag, **text);
         if (!n) return cli::usage(tool, n.error().message);
         *dest = *n;
     }
-    if (partial_timeout) {
-        auto secs = cli::parse_seconds("--partial-frame-timeout", *partial_timeout);
+    if (f.partial_timeout) {
+        auto secs = cli::parse_seconds("--partial-frame-timeout", *f.partial_timeout);
         if (!secs) return cli::usage(tool, secs.error().message);
-        opts.partial_frame_timeout_ms = static_cast<std::uint64_t>(*secs * 1000.0 + 0.5);
+        o.partial_frame_timeout = std::chrono::milliseconds(static_cast<long long>(*secs * 1000.0 + 0.5));
     }
-    if (pub_framing) {
-        auto f = parse_framing(*pub_framing);
-        if (!f)
-            return cli::usage(tool, "invalid --pub-framing '" + *pub_framing + "' (expected legacy or prefixed)");
-        opts.pub_framing = *f;
+    if (f.pub_framing) {
+        if (*f.pub_framing != "legacy" && *f.pub_framing != "prefixed")
+            return cli::usage(tool, "invalid --pub-framing '" + *f.pub_framing + "' (expected legacy or prefixed)");
+        o.pub_framing = *f.pub_framing;
     }
-    fwd_req.config_dir = conn.config_dir;
-    auto fwd_opts = forward_target(cfg, fwd_req, environment::process());
-    if (!fwd_opts) return cli::fail(tool, fwd_opts.error());
+    o.forward = !f.no_forward;
+    o.master_sock_dir = f.master_sock_dir;
     // Salt's minion sends fire_master requests to its master; a minion bus with no master to
     // send them to would drop them while event-send reports success. Say so up front.
-    if (cfg.node == node_kind::minion && !*fwd_opts && !fwd_req.off) {
-        const std::string master_config = (conn.config_dir ? *conn.config_dir : std::string("/etc/salt")) + "/master";
-        return cli::fail(tool, failure{errc::config,
-                                       "cannot forward fire_master events: no master bus is configured (no "
-                                       "--master-sock-dir, no " + master_config + "); give --master-sock-dir DIR, "
-                                       "write a master config, or pass --no-forward to keep them on this bus"});
+    if (where.node() == node_kind::minion && o.forward) {
+        auto master = forward_address(where, o);
+        if (!master) return cli::fail(tool, master.error());
+        if (!*master)
+            return cli::fail(tool, failure{errc::config,
+                                           "cannot forward fire_master events: no master bus is configured (no "
+                                           "--master-sock-dir, no " + f.conn.config_dir.value_or("/etc/salt") +
+                                               "/master); give --master-sock-dir DIR, write a master config, or "
+                                               "pass --no-forward to keep them on this bus"});
     }
-
-    event_loop loop;
-    opts.endpoints = eps;
-    opts.group = *gid;
-    const bool verbose = conn.verbose;
-    opts.log = [verbose](log_level level, std::string_view message) {
+    const bool verbose = f.conn.verbose;
+    o.log = [verbose](log_level level, std::string_view message) {
         if (level <= log_level::warning || verbose) cli::say(tool, message);
     };
-    std::unique_ptr<forwarder> fwd;
-    if (*fwd_opts) {
-        (*fwd_opts)->log = [verbose](log_level level, std::string_view message) {
-            if (level <= log_level::info || verbose) cli::say(tool, message);
-        };
-        fwd = std::make_unique<forwarder>(loop, std::move(**fwd_opts));
-        opts.on_event = [&fwd](std::string_view body) { fwd->offer(body); };
-    }
-    const auto open_files_warning = raise_open_files_limit();
-    bus_server server(loop, std::move(opts));
-    // Watched before the start line: a script may signal as soon as it reads it.
-    auto quit = [&] {
-        server.stop();
-        if (fwd) fwd->stop();
-        loop.stop();
+    o.forward_log = [verbose](log_level level, std::string_view message) {
+        if (level <= log_level::info || verbose) cli::say(tool, message);
     };
-    loop.on_signal(SIGTERM, quit);
-    loop.on_signal(SIGINT, quit);
-    if (auto r = server.start(); !r) return cli::fail(tool, r.error());
-    cli::say(tool, "started the " + std::string(to_string(cfg.node)) + " bus in " + cfg.sock_dir + ": pub " +
-                       eps.pub.describe() + ", pull " + eps.pull.describe());
+    o.stop_signals = {SIGTERM, SIGINT};  // watched before the start line: a script may signal at once
+    return std::nullopt;
+}
+
+}  // namespace
+
+static int tool_main(int argc, char** argv) {
+    busd_flags f;
+    CLI::App app{"Run an event bus compatible with Salt's: events fired on the pull socket go\n"
+                 "to every subscriber of the pub socket.",
+                 std::string(tool)};
+    add_options(app, f);
+    if (auto code = cli::parse(app, argc, argv)) return *code;
+    auto where = cli::resolve_destination(tool, f.conn, node_kind::master);
+    if (!where) return cli::fail(tool, where.error());
+    bus_options o;
+    if (auto code = read_options(f, *where, o)) return *code;
+
+    const auto open_files_warning = raise_open_files_limit();
+    auto b = bus::open(*where, std::move(o));
+    if (!b) return cli::fail(tool, b.error());
+    cli::say(tool, "started the " + std::string(to_string(where->node())) + " bus in " + where->sock_dir() + ": " +
+                       b->describe());
     // After the start line, which scripts wait for as the first.
     if (open_files_warning) cli::say(tool, *open_files_warning);
-    if (pidfile) {
-        if (auto r = write_pidfile(*pidfile); !r) {
-            server.stop();
-            return cli::fail(tool, r.error());
-        }
+    if (f.pidfile) {
+        if (auto r = write_pidfile(*f.pidfile); !r) return cli::fail(tool, r.error());
     }
-    loop.run();
-    server.stop();  // also when run() ended for another reason: the socket files must go
-    if (fwd) fwd->stop();
-    if (pidfile) std::remove(pidfile->c_str());
-    if (verbose) cli::say(tool, "stopped");
+    auto served = b->run();
+    if (f.pidfile) std::remove(f.pidfile->c_str());
+    if (!served) return cli::fail(tool, served.error());
+    if (f.conn.verbose) cli::say(tool, "stopped");
     return 0;
 }
 

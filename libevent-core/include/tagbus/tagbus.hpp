@@ -1,11 +1,13 @@
 // libtagbus: Salt's event bus from C++ (libtagbus(3)). Everything public, in one include.
 #pragma once
 
+#include "tagbus/bus.hpp"
 #include "tagbus/destination.hpp"
 #include "tagbus/error.hpp"
 #include "tagbus/event.hpp"
 #include "tagbus/fire.hpp"
 #include "tagbus/listener.hpp"
+#include "tagbus/log.hpp"
 #include "tagbus/send.hpp"
 #include "tagbus/match.hpp"
 #include "tagbus/node.hpp"

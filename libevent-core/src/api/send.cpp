@@ -42,7 +42,7 @@ result<void> check_map(const value& v, std::string_view what) {
 
 result<map_t> grains(const destination& minion) try {
     const auto& d = minion.details();
-    return minion_grains(d.cfg, d.config_dir);
+    return minion_grains(d.cfg, d.config_folder());
 } catch (const std::exception& e) {
     return fail(errc::internal, std::string("internal error while collecting grains: ") + e.what());
 }
@@ -53,7 +53,7 @@ result<map_t> send_data(const destination& minion, const send_options& o) try {
     send_call call{o.data, o.with_env, o.with_grains, o.with_pillar, o.with_env_opts, o.kwargs};
     send_sources src;
     if (truthy(o.with_env)) src.environ = environment::variables();
-    src.grains = [&] { return minion_grains(d.cfg, d.config_dir); };
+    src.grains = [&] { return minion_grains(d.cfg, d.config_folder()); };
     src.options = &d.cfg.options;
     src.pub_keys = o.pub_keys;
     src.pid = static_cast<long>(::getpid());

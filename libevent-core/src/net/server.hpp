@@ -13,11 +13,11 @@
 #include "wire/frame.hpp"
 #include "net/loop.hpp"
 #include "host/paths.hpp"
+#include "tagbus/log.hpp"
 #include "tagbus/result.hpp"
 
 namespace tagbus::inline v0 {
 
-enum class log_level { error, warning, info, debug };
 
 /// Default bound on what one subscriber may have queued but not yet written (16 MiB).
 inline constexpr std::size_t default_max_subscriber_buffer = 16u << 20;
