@@ -1,6 +1,7 @@
 // fire_event: one event onto a bus's pull socket, delivery confirmed by the bus closing its end.
 #include "tagbus/fire.hpp"
 
+#include <cstring>
 #include <exception>
 
 #include "api/destination_impl.hpp"
@@ -10,6 +11,7 @@
 #include "tagbus/event.hpp"
 #include "wire/frame.hpp"
 #include "wire/msgpack.hpp"
+#include "wire/stamp.hpp"
 
 namespace tagbus::inline v0 {
 namespace {
@@ -17,15 +19,25 @@ namespace {
 // encode_body(tag, copy of data, max, true, report) without the copy in the common case: the map
 // is packed as it is with the stamp written in place of (or after) its "_stamp". Only data that
 // needs trimming, or holds "_stamp" twice, takes the copy.
+bool is_stamp_key(const value& key) {
+    const std::string* k = key.str();
+    return k != nullptr && k->size() == 6 && std::memcmp(k->data(), "_stamp", 6) == 0;
+}
+
+void pack_str(std::string& out, std::string_view s) {
+    detail::pack_len(out, s.size(), 0xa0, 32, 0xd9, 0xda, 0xdb);
+    out.append(s);
+}
+
 result<void> stamped_body(std::string_view tag, const value& data, std::size_t max_event_size, std::string& body,
                           trim_report* report) {
     if (auto ok = check_tag(tag); !ok) return ok.error();
     const map_t* m = data.map();
     if (!m) return fail(errc::data, "event data must be a map, not " + std::string(kind_name(data)));
-    const value stamp(format_stamp(std::chrono::system_clock::now()));
+    const std::string& stamp = detail::stamp_now();
     std::size_t stamps = 0;
     for (const member& kv : *m)
-        if (const std::string* k = kv.key.str(); k && *k == "_stamp") ++stamps;
+        if (is_stamp_key(kv.key)) ++stamps;
     body.assign(tag);
     body.append("\n\n");
     const std::size_t head = body.size();
@@ -33,12 +45,12 @@ result<void> stamped_body(std::string_view tag, const value& data, std::size_t m
         detail::pack_len(body, m->size() + (stamps == 0 ? 1 : 0), 0x80, 16, 0, 0xde, 0xdf);
         for (const member& kv : *m) {
             pack(kv.key, body);
-            const std::string* k = kv.key.str();
-            pack(k && *k == "_stamp" ? stamp : kv.val, body);
+            if (is_stamp_key(kv.key)) pack_str(body, stamp);
+            else pack(kv.val, body);
         }
         if (stamps == 0) {
-            pack(value("_stamp"), body);
-            pack(stamp, body);
+            pack_str(body, "_stamp");
+            pack_str(body, stamp);
         }
         if (body.size() - head + 33 <= max_event_size) {
             if (report) *report = trim_report{};

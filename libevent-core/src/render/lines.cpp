@@ -1,6 +1,7 @@
 #include "render/lines.hpp"
 
 #include "render/json.hpp"
+#include "wire/stamp.hpp"
 
 namespace tagbus::inline v0 {
 
@@ -37,7 +38,7 @@ result<void> line_body(std::string_view line, std::size_t max_event_size, std::s
         body.assign(line.substr(0, tab));
         body.append("\n\n");
         const std::size_t head = body.size();
-        if (pack_json_stamped(line.substr(tab + 1), format_stamp(std::chrono::system_clock::now()), body) &&
+        if (pack_json_stamped(line.substr(tab + 1), detail::stamp_now(), body) &&
             body.size() - head + 33 <= max_event_size && check_tag(line.substr(0, tab))) {
             if (report) *report = trim_report{};
             return {};

@@ -2,6 +2,7 @@
 // which measures values with CPython's sys.getsizeof; we emulate those numbers (CPython 3.10/3.11,
 // 64-bit: the interpreters of Salt 3006 onedir and Debian 12) so that the same events get trimmed.
 #include "tagbus/event.hpp"
+#include "wire/stamp.hpp"
 
 #include <array>
 #include <cstdint>
@@ -302,6 +303,21 @@ std::string format_stamp(std::chrono::system_clock::time_point t) {
     out.append(buf, n);
     return out;
 }
+
+namespace detail {
+
+const std::string& stamp_now() {
+    thread_local std::chrono::system_clock::time_point last{};
+    thread_local std::string text;
+    const auto now = std::chrono::floor<std::chrono::microseconds>(std::chrono::system_clock::now());
+    if (now != last || text.empty()) {
+        text = format_stamp(now);
+        last = now;
+    }
+    return text;
+}
+
+}  // namespace detail
 
 void set_stamp(map_t& data, std::chrono::system_clock::time_point t) {
     value stamp(format_stamp(t));
