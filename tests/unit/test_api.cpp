@@ -1,6 +1,7 @@
 // The public C++ API against the real event-busd (a child process) over real sockets: destination,
 // fire_event with delivery confirmed, and the listener's get_event semantics, row by row as
-// SALT-WIRE §5 states them. Only public headers are included: this is what a program sees.
+// SALT-WIRE §5 states them. Only public headers are included (and libuv's, for the listener on a
+// program's own loop): this is what a program sees.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 #include <fcntl.h>
@@ -16,6 +17,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <uv.h>
 
 #include "tagbus/tagbus.hpp"
 
@@ -663,4 +666,62 @@ TEST_CASE("bus: bad options, and where a minion bus forwards") {
     auto off = forward_address(*minion, to_master);
     REQUIRE(off);
     CHECK(!*off);
+}
+
+TEST_CASE("async_listener: events on the caller's libuv loop, in order; close() lets the loop end with every handle closed") {
+    fixture f;
+    uv_loop_t loop;
+    REQUIRE(uv_loop_init(&loop) == 0);
+    struct state {
+        fixture* f;
+        std::optional<async_listener> l;
+        std::vector<std::string> tags;
+        std::vector<link_event> links;
+        bool probed = false;
+        int probes = 0;
+        uv_timer_t timer{};
+    } st{&f};
+    auto l = async_listener::open(&loop, f.dest, "async/", match_type::startswith,
+                                  async_handlers{[&](const event& ev) {
+                                                     if (ev.tag == "async/probe") {
+                                                         st.probed = true;
+                                                         return;
+                                                     }
+                                                     st.tags.push_back(ev.tag);
+                                                     if (st.tags.size() == 3) st.l->close();
+                                                 },
+                                                 [&](link_event e, const failure*) { st.links.push_back(e); }, nullptr});
+    REQUIRE(l);
+    st.l.emplace(std::move(*l));
+    auto bad = async_listener::open(&loop, f.dest, "(", match_type::regex, {});
+    REQUIRE(!bad);
+    CHECK(bad.error().code == errc::invalid);
+    // A timer on the same loop: probes until the bus has registered the listener, then three
+    // events (fire_event blocks, but the bus is another process).
+    uv_timer_init(&loop, &st.timer);
+    st.timer.data = &st;
+    uv_timer_start(
+        &st.timer,
+        [](uv_timer_t* t) {
+            // CHECK, not REQUIRE: nothing may throw through libuv's frames.
+            auto& s = *static_cast<state*>(t->data);
+            if (!s.probed && ++s.probes < 500) {
+                CHECK(fire_event(s.f->dest, "async/probe", value(map_t{})));
+                return;
+            }
+            CHECK(s.probed);
+            for (int i = 0; i < 3; ++i) CHECK(fire_event(s.f->dest, "async/" + std::to_string(i), value(map_t{})));
+            CHECK(fire_event(s.f->dest, "other/x", value(map_t{})));
+            uv_close(reinterpret_cast<uv_handle_t*>(t), nullptr);
+            if (!s.probed) s.l->close();
+        },
+        0, 20);
+    const auto deadline = clk::now() + 10s;
+    // Runs until nothing is left: the timer closed itself, the listener closed after 3 events.
+    while (uv_run(&loop, UV_RUN_ONCE) != 0) REQUIRE(clk::now() < deadline);
+    CHECK(st.tags == std::vector<std::string>{"async/0", "async/1", "async/2"});
+    REQUIRE(!st.links.empty());
+    CHECK(st.links.front() == link_event::connected);
+    st.l.reset();
+    CHECK(uv_loop_close(&loop) == 0);
 }

@@ -1,6 +1,7 @@
 // libtagbus: Salt's event bus from C++ (libtagbus(3)). Everything public, in one include.
 #pragma once
 
+#include "tagbus/async_listener.hpp"
 #include "tagbus/bus.hpp"
 #include "tagbus/destination.hpp"
 #include "tagbus/error.hpp"
