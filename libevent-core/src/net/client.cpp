@@ -4,6 +4,8 @@
 // Connection handles are heap-allocated and deleted by their close callback only; `owner` is
 // cleared when the client lets go, so late libuv callbacks touch nothing else.
 #include "net/client.hpp"
+#include "net/backoff.hpp"
+#include "net/handle.hpp"
 
 #include <linux/sockios.h>
 #include <sys/ioctl.h>
@@ -71,7 +73,7 @@ struct subscriber_state {
     bool started = false;
     bool stopped = false;
     bool ever_connected = false;
-    std::uint64_t backoff_ms;
+    detail::backoff retry_wait;
     std::optional<event_loop::timer_id> retry;
     detail::sub_conn* conn = nullptr;
     frame_decoder decoder;
@@ -79,7 +81,7 @@ struct subscriber_state {
     bool* alive = nullptr;  // set while a read callback runs, so a handler may destroy us
 
     subscriber_state(event_loop& l, subscriber_options o, subscriber_handlers h)
-        : loop(l), opts(std::move(o)), handlers(std::move(h)), backoff_ms(opts.backoff_min_ms),
+        : loop(l), opts(std::move(o)), handlers(std::move(h)), retry_wait(opts.backoff_min_ms, opts.backoff_max_ms),
           decoder(opts.max_frame), read_buffer(std::make_unique<char[]>(detail::sub_read_buffer_size)) {}
 
     ~subscriber_state() {
@@ -106,7 +108,6 @@ struct subscriber_state {
     }
 };
 
-void on_sub_closed(uv_handle_t* h) { delete static_cast<sub_conn*>(h->data); }
 
 // Every entry from libuv runs under guard_loop: an exception from a handler stops the tool's loop
 // and event_loop::run() rethrows it, never through libuv's frames.
@@ -137,7 +138,7 @@ struct subscriber::impl : detail::subscriber_state {
 void detail::subscriber_state::drop_conn() {
     if (conn == nullptr) return;
     conn->owner = nullptr;
-    uv_close(detail::as_handle(conn->h), detail::on_sub_closed);
+    detail::close_node(conn, *detail::as_handle(conn->h));
     conn = nullptr;
 }
 
@@ -158,9 +159,7 @@ void detail::subscriber_state::connect() {
 }
 
 void detail::subscriber_state::schedule_retry() {
-    std::uint64_t wait = backoff_ms;
-    backoff_ms = std::min(std::max<std::uint64_t>(backoff_ms, 1) * 2, std::max(opts.backoff_max_ms, opts.backoff_min_ms));
-    retry = loop.after(wait, [this] {
+    retry = loop.after(retry_wait.next(), [this] {
         retry.reset();
         connect();
     });
@@ -178,7 +177,7 @@ void detail::subscriber_state::on_connected(int status) {
         schedule_retry();
         return;
     }
-    backoff_ms = opts.backoff_min_ms;
+    retry_wait.reset();
     decoder = frame_decoder(opts.max_frame);  // a new stream starts at a frame boundary
     uv_read_start(detail::as_stream(conn->h), detail::on_sub_alloc, detail::on_sub_read);
     const bool again = ever_connected;
@@ -235,7 +234,7 @@ void subscriber::start() {
     p_->started = true;
     p_->stopped = false;
     p_->ever_connected = false;
-    p_->backoff_ms = p_->opts.backoff_min_ms;
+    p_->retry_wait.reset();
     p_->connect();
 }
 
@@ -516,7 +515,7 @@ result<publisher> publisher::connect(const endpoint& pull, std::chrono::millisec
     const auto ms = static_cast<std::uint64_t>(timeout.count());
     uv_update_time(&p->loop);
     const std::uint64_t deadline = uv_now(&p->loop) + ms;
-    std::uint64_t backoff = detail::pub_busy_backoff_min_ms;
+    detail::backoff busy_wait(detail::pub_busy_backoff_min_ms, detail::pub_busy_backoff_max_ms);
     bool busy = false;
     for (;;) {
         p->attempt(deadline);
@@ -527,9 +526,8 @@ result<publisher> publisher::connect(const endpoint& pull, std::chrono::millisec
             // A stopped or overloaded bus: its accept queue is full. Retry until the deadline.
             busy = true;
             uv_update_time(&p->loop);
-            if (uv_now(&p->loop) + backoff < deadline) {
-                p->sleep_until(uv_now(&p->loop) + backoff);
-                backoff = std::min(backoff * 2, detail::pub_busy_backoff_max_ms);
+            if (const std::uint64_t wait = busy_wait.next(); uv_now(&p->loop) + wait < deadline) {
+                p->sleep_until(uv_now(&p->loop) + wait);
                 continue;
             }
         }
@@ -653,11 +651,11 @@ struct apub_state {
     bool connected = false;
     bool outage = false;  // `lost` was reported and no connection has been made since
     bool stopped = false;
-    std::uint64_t backoff_ms;
+    detail::backoff retry_wait;
     std::optional<event_loop::timer_id> retry;
 
     apub_state(event_loop& l, async_publisher_options o, std::function<void(link_state, const failure*)> cb)
-        : loop(l), opts(std::move(o)), on_state(std::move(cb)), backoff_ms(opts.backoff_min_ms) {}
+        : loop(l), opts(std::move(o)), on_state(std::move(cb)), retry_wait(opts.backoff_min_ms, opts.backoff_max_ms) {}
     ~apub_state() { shut(); }
     apub_state(const apub_state&) = delete;
     apub_state& operator=(const apub_state&) = delete;
@@ -681,7 +679,6 @@ struct apub_state {
     }
 };
 
-void on_apub_closed(uv_handle_t* h) { delete static_cast<apub_conn*>(h->data); }
 
 void on_apub_connect(uv_connect_t* req, int status) {
     auto* c = static_cast<apub_conn*>(req->data);
@@ -742,7 +739,7 @@ void detail::apub_state::on_connected(int status) {
     }
     connected = true;
     outage = false;
-    backoff_ms = opts.backoff_min_ms;
+    retry_wait.reset();
     if (opts.pull.tcp) uv_tcp_nodelay(&conn->h.tcp, 1);
     uv_read_start(detail::as_stream(conn->h), detail::on_apub_alloc, detail::on_apub_read);
     report(link_state::connected, nullptr);
@@ -782,15 +779,13 @@ void detail::apub_state::drop_conn() {
     in_flight = 0;
     if (conn == nullptr) return;
     conn->owner = nullptr;
-    uv_close(detail::as_handle(conn->h), detail::on_apub_closed);
+    detail::close_node(conn, *detail::as_handle(conn->h));
     conn = nullptr;
 }
 
 void detail::apub_state::schedule_retry() {
     if (retry || stopped) return;
-    std::uint64_t wait = backoff_ms;
-    backoff_ms = std::min(std::max<std::uint64_t>(backoff_ms, 1) * 2, std::max(opts.backoff_max_ms, opts.backoff_min_ms));
-    retry = loop.after(wait, [this] {
+    retry = loop.after(retry_wait.next(), [this] {
         retry.reset();
         if (conn == nullptr && !queue.empty()) connect();
     });

@@ -2,6 +2,7 @@
 // and freed only by its close callback (the uvw rule: a handle keeps itself alive until libuv has
 // finished with it), so cancelling a timer from inside its own callback is safe.
 #include "net/loop.hpp"
+#include "net/handle.hpp"
 
 #include <uv.h>
 
@@ -45,10 +46,6 @@ struct wake_node {
     std::function<void()> cb;
 };
 
-void free_wake(uv_handle_t* h) { delete static_cast<wake_node*>(h->data); }
-
-void free_timer(uv_handle_t* h) { delete static_cast<timer_node*>(h->data); }
-void free_signal(uv_handle_t* h) { delete static_cast<signal_node*>(h->data); }
 void close_foreign(uv_handle_t* h, void*) {
     if (!uv_is_closing(h)) uv_close(h, nullptr);
 }
@@ -71,7 +68,7 @@ struct event_loop::impl {
         self->timers.erase(node->id);
         node->owner = nullptr;
         auto cb = std::move(node->cb);
-        uv_close(reinterpret_cast<uv_handle_t*>(&node->handle), detail::free_timer);
+        detail::close_node(node, node->handle);
         if (cb) detail::guard_loop(t->loop, cb);
     }
 
@@ -94,14 +91,14 @@ event_loop::event_loop() : p_(std::make_unique<impl>()) {
 event_loop::~event_loop() {
     for (auto& [id, node] : p_->timers) {
         node->owner = nullptr;
-        uv_close(reinterpret_cast<uv_handle_t*>(&node->handle), detail::free_timer);
+        detail::close_node(node, node->handle);
     }
     p_->timers.clear();
     for (auto* node : p_->signals) {
-        uv_close(reinterpret_cast<uv_handle_t*>(&node->handle), detail::free_signal);
+        detail::close_node(node, node->handle);
     }
     p_->signals.clear();
-    if (p_->waker) uv_close(reinterpret_cast<uv_handle_t*>(&p_->waker->handle), detail::free_wake);
+    if (p_->waker) detail::close_node(p_->waker, p_->waker->handle);
     p_->waker = nullptr;
     // Clients and servers close their own handles when they are destroyed (before the loop, as
     // they are declared after it); their close callbacks run here. A handle someone forgot to
@@ -160,7 +157,7 @@ void event_loop::cancel(timer_id id) {
     p_->timers.erase(it);
     node->owner = nullptr;
     node->cb = nullptr;
-    uv_close(reinterpret_cast<uv_handle_t*>(&node->handle), detail::free_timer);
+    detail::close_node(node, node->handle);
 }
 
 void event_loop::on_signal(int signum, std::function<void()> cb) {

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "net/guard.hpp"
+#include "net/handle.hpp"
 
 namespace tagbus::inline v0 {
 
@@ -237,8 +238,6 @@ void on_listener_closed(uv_handle_t* h) {
     if (l->fd >= 0) close(l->fd);
     delete l;
 }
-void on_flusher_closed(uv_handle_t* h) { delete static_cast<flusher*>(h->data); }
-void on_timer_closed(uv_handle_t* h) { delete static_cast<server_timer*>(h->data); }
 // Server-wide callbacks: an exception stops the loop and comes out of event_loop::run().
 void on_trim(uv_timer_t* h) {
     if (auto* self = static_cast<server_timer*>(h->data)->owner) guard_loop(h->loop, [self] { self->trim(); });
@@ -1023,7 +1022,7 @@ void bus_server::stop() {
     p.pull_listener = p.pub_listener = nullptr;
     if (p.flusher != nullptr) {
         p.flusher->owner = nullptr;
-        uv_close(reinterpret_cast<uv_handle_t*>(&p.flusher->h), detail::on_flusher_closed);
+        detail::close_node(p.flusher, p.flusher->h);
         p.flusher = nullptr;
     }
     if (p.reserve_fd >= 0) close(p.reserve_fd);
@@ -1032,7 +1031,7 @@ void bus_server::stop() {
     for (auto** t : {&p.trimmer, &p.stall_timer, &p.partial_timer, &p.accept_timer}) {
         if (*t == nullptr) continue;
         (*t)->owner = nullptr;
-        uv_close(reinterpret_cast<uv_handle_t*>(&(*t)->h), detail::on_timer_closed);
+        detail::close_node(*t, (*t)->h);
         *t = nullptr;
     }
     while (!p.publishers.empty()) p.drop_publisher(p.publishers.back());
