@@ -178,6 +178,20 @@ class EventFire(tb.BusTest):
             self.assertRegex(g["data"].pop("_stamp"), STAMP)
             self.assertEqual(g["data"], d)
 
+    def test_lines_longer_than_a_read_and_a_last_line_without_newline(self):
+        # stdin is read in 256 KiB blocks: a 600 KB line spans three of them.
+        self.start_bus()
+        w = self.watch("count=2")
+        pad = "x" * 600_000
+        r = self.run_tool("event-fire", *self.common(), "--lines",
+                          input=f'long/1\t{{"pad": "{pad}", "n": 1}}\nlong/2\t{{"n": 2}}'.encode())
+        self.assertEqual((r.returncode, r.stderr), (0, b""))
+        got = [line.split("\t", 1) for line in w.out.read_until_eof().decode().splitlines()]
+        self.assertEqual([t for t, _ in got], ["long/1", "long/2"])
+        first = json.loads(got[0][1])
+        self.assertEqual((len(first["pad"]), first["n"]), (600_000, 1))
+        self.assertEqual(json.loads(got[1][1])["n"], 2)
+
     def test_lines_bad_line_keeps_what_was_sent(self):
         self.start_bus()
         w = self.watch("count=1")

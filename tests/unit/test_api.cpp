@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -666,6 +667,15 @@ TEST_CASE("bus: bad options, and where a minion bus forwards") {
     auto off = forward_address(*minion, to_master);
     REQUIRE(off);
     CHECK(!*off);
+
+    // An invalid master config: the minion bus cannot tell where to forward, and says why.
+    {
+        std::ofstream(dir.path + "/etc/master") << "sock_dir: [\n";
+    }
+    auto broken = bus::open(*minion);
+    REQUIRE(!broken);
+    CHECK(broken.error().code == errc::config);
+    CHECK(broken.error().message.find(dir.path + "/etc/master") != std::string::npos);
 }
 
 TEST_CASE("async_listener: events on the caller's libuv loop, in order; close() lets the loop end with every handle closed") {

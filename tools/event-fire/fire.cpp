@@ -3,6 +3,7 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <chrono>
@@ -239,12 +240,16 @@ public:
     /// input or on a read error (error() then says so).
     std::optional<std::string_view> next() {
         for (;;) {
-            if (const void* nl = std::memchr(buf_.data() + pos_, '\n', buf_.size() - pos_)) {
+            // Where the last search for a newline stopped: a long line read in many blocks is
+            // searched once, not once per block.
+            const std::size_t from = std::max(pos_, scanned_);
+            if (const void* nl = std::memchr(buf_.data() + from, '\n', buf_.size() - from)) {
                 const auto end = static_cast<std::size_t>(static_cast<const char*>(nl) - buf_.data());
                 const std::string_view line(buf_.data() + pos_, end - pos_);
                 pos_ = end + 1;
                 return line;
             }
+            scanned_ = buf_.size();
             if (eof_) {
                 if (pos_ == buf_.size()) return std::nullopt;
                 const std::string_view line(buf_.data() + pos_, buf_.size() - pos_);
@@ -267,6 +272,7 @@ public:
 private:
     void fill() {
         buf_.erase(0, pos_);
+        scanned_ -= std::min(scanned_, pos_);
         pos_ = 0;
         const std::size_t have = buf_.size();
         buf_.resize(have + block);
@@ -284,6 +290,7 @@ private:
     int fd_;
     std::string buf_;
     std::size_t pos_ = 0;
+    std::size_t scanned_ = 0;  // bytes before this hold no newline after pos_
     bool eof_ = false;
     bool error_ = false;
 };

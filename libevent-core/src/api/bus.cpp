@@ -51,7 +51,7 @@ bus::bus(bus&&) noexcept = default;
 bus& bus::operator=(bus&&) noexcept = default;
 bus::~bus() {
     if (!p_) return;
-    p_->server->stop();
+    if (p_->server) p_->server->stop();  // none when open() failed before making it
     if (p_->fwd) p_->fwd->stop();
 }
 
