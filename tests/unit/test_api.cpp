@@ -181,7 +181,7 @@ TEST_CASE("destination: resolution and describe()") {
     CHECK(d->node() == node_kind::master);
     CHECK(d->sock_dir() == dir.path + "/sock");
     CHECK(d->max_event_size() == 1048576);
-    CHECK(d->describe() == "node master, sock_dir " + dir.path + "/sock (from command line)\npub " + dir.path +
+    CHECK(d->describe() == "node master, sock_dir " + dir.path + "/sock (from the program)\npub " + dir.path +
                                "/sock/master_event_pub.ipc, pull " + dir.path + "/sock/master_event_pull.ipc");
     o.framing = "bogus";
     auto bad = destination::resolve(o);
@@ -510,7 +510,7 @@ TEST_CASE("send: event.send's data in Salt's order, through the minion bus to th
     REQUIRE(r->bodies.size() == 1);
     CHECK(decode_body(r->bodies[0])->tag == "fire_master");
     REQUIRE(steps.size() == 2);
-    CHECK(steps[0] == "minion id web1, minion sock_dir " + minion_dir + " (from command line)");
+    CHECK(steps[0] == "minion id web1, minion sock_dir " + minion_dir + " (from the program)");
     CHECK(steps[1] == "route: minion bus " + to.pull_address() + " (fire_master)");
     auto ev = l.get_event(10s, "app/");
     REQUIRE(ev);

@@ -319,6 +319,7 @@ result<destination> resolve_destination(std::string_view tool, const connection_
     d.id = o.id;
     d.framing = o.framing;
     d.ipc_mode = o.ipc_mode;
+    d.given_by = "command line";
     auto dest = destination::resolve(d);
     if (!dest) {
         // The library names no flag; a tool says which one fixes an unsafe sock_dir.

@@ -22,6 +22,9 @@ struct destination_options {
     std::optional<std::string> id;          ///< a minion's id (else config `id`, minion_id, FQDN)
     std::optional<std::string> framing;     ///< "legacy" | "prefixed" (else TAGBUS_FRAMING, config)
     std::optional<std::string> ipc_mode;    ///< "ipc" | "tcp" (else config `ipc_mode`)
+    /// Where a given sock_dir (and id) came from, for describe() and messages: "the program"
+    /// unless the caller says otherwise (the tools say "command line").
+    std::string given_by = "the program";
 };
 
 class TAGBUS_API destination {

@@ -17,6 +17,7 @@ result<destination> destination::resolve(const destination_options& o) {
     req.id = o.id;
     req.framing = o.framing;
     req.ipc_mode = o.ipc_mode;
+    req.given_by = o.given_by;
     auto cfg = resolve_config(req, environment::process());
     if (!cfg) return cfg.error();
     auto eps = bus_paths(*cfg);

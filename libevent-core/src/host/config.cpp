@@ -501,7 +501,7 @@ result<bus_config> resolve_config(const config_request& req, const environment& 
     if (o.error) return *o.error;
     if (req.sock_dir) {
         cfg.sock_dir = *req.sock_dir;
-        cfg.sock_dir_source = "command line";
+        cfg.sock_dir_source = req.given_by;
     } else if (auto e = detail::env_value(env, "TAGBUS_SOCK_DIR")) {
         cfg.sock_dir = *e;
         cfg.sock_dir_source = "TAGBUS_SOCK_DIR";
@@ -555,7 +555,7 @@ result<bus_config> resolve_config(const config_request& req, const environment& 
     const auto append_domain = o.string("append_domain");
     const value* caching = o.get("minion_id_caching");
     cfg.id = req.id.value_or(o.id());
-    if (req.id) cfg.id_source = "command line";
+    if (req.id) cfg.id_source = req.given_by;
     else if (!cfg.id.empty()) cfg.id_source = o.where("id");
     if (!req.id) {
         bool from_ip = false;

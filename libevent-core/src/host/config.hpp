@@ -34,6 +34,7 @@ struct config_request {
     std::optional<std::string> id;          ///< --id
     std::optional<std::string> framing;     ///< --framing
     std::optional<std::string> ipc_mode;    ///< --ipc-mode (ipc | tcp)
+    std::string given_by = "command line";  ///< the source named for a given sock_dir / id
 };
 
 /// The process environment and host facts, injectable for tests.
