@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
@@ -733,5 +734,55 @@ TEST_CASE("async_listener: events on the caller's libuv loop, in order; close() 
     REQUIRE(!st.links.empty());
     CHECK(st.links.front() == link_event::connected);
     st.l.reset();
+    CHECK(uv_loop_close(&loop) == 0);
+}
+
+TEST_CASE("async_listener: a lost bus is reported, reconnected to when it is back, and events flow again") {
+    fixture f;
+    uv_loop_t loop;
+    REQUIRE(uv_loop_init(&loop) == 0);
+    std::vector<link_event> links;
+    std::vector<std::string> tags;
+    auto l = async_listener::open(&loop, f.dest, "async/", match_type::startswith,
+                                  async_handlers{[&](const event& ev) { tags.push_back(ev.tag); },
+                                                 [&](link_event e, const failure*) { links.push_back(e); }, nullptr});
+    REQUIRE(l);
+    const auto deadline = clk::now() + 20s;
+    auto has = [&](link_event e) { return std::find(links.begin(), links.end(), e) != links.end(); };
+    // Fires `tag` every 20 ms from the loop until an event with it has come.
+    auto probe_until_seen = [&](const std::string& tag) {
+        uv_timer_t timer;
+        uv_timer_init(&loop, &timer);
+        struct ctx {
+            const destination* dest;
+            std::string tag;
+        } c{&f.dest, tag};
+        timer.data = &c;
+        uv_timer_start(
+            &timer,
+            [](uv_timer_t* t) {
+                auto* c = static_cast<ctx*>(t->data);
+                CHECK(fire_event(*c->dest, c->tag, value(map_t{})));  // CHECK: nothing may throw through libuv
+            },
+            0, 20);
+        while (std::find(tags.begin(), tags.end(), tag) == tags.end() && clk::now() < deadline)
+            uv_run(&loop, UV_RUN_ONCE);
+        uv_close(reinterpret_cast<uv_handle_t*>(&timer), nullptr);
+        uv_run(&loop, UV_RUN_NOWAIT);  // the timer's close callback
+        CHECK(std::find(tags.begin(), tags.end(), tag) != tags.end());
+    };
+    probe_until_seen("async/before");
+    REQUIRE(links == std::vector<link_event>{link_event::connected});
+
+    f.bus.reset();  // event-busd stops: the listener hears it
+    while (!has(link_event::lost) && clk::now() < deadline) uv_run(&loop, UV_RUN_ONCE);
+    REQUIRE(has(link_event::lost));
+    f.bus.emplace(f.sock_dir, f.dir.path + "/etc");  // back: reconnected within the 1 s backoff
+    while (!has(link_event::reconnected) && clk::now() < deadline) uv_run(&loop, UV_RUN_ONCE);
+    REQUIRE(links == std::vector<link_event>{link_event::connected, link_event::lost, link_event::reconnected});
+    probe_until_seen("async/after");
+
+    l->close();
+    while (uv_run(&loop, UV_RUN_NOWAIT) != 0) REQUIRE(clk::now() < deadline);
     CHECK(uv_loop_close(&loop) == 0);
 }
