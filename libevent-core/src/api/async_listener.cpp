@@ -1,6 +1,6 @@
 // async_listener: the library's own loop (subscriber, reconnect timers) embedded in a caller's
 // libuv loop. Our loop's backend descriptor is watched from the caller's loop, and a timer there
-// stands for our loop's next timer; each wakeup runs one non-blocking turn of ours. The two
+// stands for our loop's next timer; each wakeup runs two non-blocking turns of ours. The two
 // handles on the caller's loop are closed through libuv and freed by their close callbacks,
 // whatever becomes of the listener.
 #include "tagbus/async_listener.hpp"
