@@ -7,7 +7,6 @@
 #include <string_view>
 #include <vector>
 
-#include "salt/args.hpp"
 #include "tagbus/destination.hpp"
 #include "tagbus/event.hpp"
 #include "tagbus/result.hpp"

@@ -24,11 +24,6 @@ bool is_stamp_key(const value& key) {
     return k != nullptr && k->size() == 6 && std::memcmp(k->data(), "_stamp", 6) == 0;
 }
 
-void pack_str(std::string& out, std::string_view s) {
-    detail::pack_len(out, s.size(), 0xa0, 32, 0xd9, 0xda, 0xdb);
-    out.append(s);
-}
-
 result<void> stamped_body(std::string_view tag, const value& data, std::size_t max_event_size, std::string& body,
                           trim_report* report) {
     if (auto ok = check_tag(tag); !ok) return ok.error();
@@ -45,12 +40,12 @@ result<void> stamped_body(std::string_view tag, const value& data, std::size_t m
         detail::pack_len(body, m->size() + (stamps == 0 ? 1 : 0), 0x80, 16, 0, 0xde, 0xdf);
         for (const member& kv : *m) {
             pack(kv.key, body);
-            if (is_stamp_key(kv.key)) pack_str(body, stamp);
+            if (is_stamp_key(kv.key)) detail::pack_str(body, stamp);
             else pack(kv.val, body);
         }
         if (stamps == 0) {
-            pack_str(body, "_stamp");
-            pack_str(body, stamp);
+            detail::pack_str(body, "_stamp");
+            detail::pack_str(body, stamp);
         }
         if (body.size() - head + 33 <= max_event_size) {
             if (report) *report = trim_report{};

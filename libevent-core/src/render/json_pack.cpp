@@ -6,7 +6,6 @@
 // parse to a finite double, \u escapes of surrogates, control characters and bytes that are not
 // UTF-8 inside strings, duplicate keys, objects of more than 64 keys, nesting deeper than 256,
 // and anything that is not JSON.
-#include <bit>
 #include <charconv>
 #include <cstring>
 #include <utility>
@@ -81,10 +80,7 @@ private:
         while (p_ < end_ && is_space(*p_)) ++p_;
     }
 
-    void pack_str(std::string_view s) {
-        pack_len(out_, s.size(), 0xa0, 32, 0xd9, 0xda, 0xdb);
-        out_.append(s);
-    }
+    void pack_str(std::string_view s) { detail::pack_str(out_, s); }
 
     // The one-byte placeholder at `at` becomes the header for `n` entries (fix form in place,
     // else the 16- or 32-bit form, moving the entries up).
@@ -306,8 +302,7 @@ private:
             double d = 0;
             const auto r = std::from_chars(s, q, d);
             if (r.ec != std::errc{} || r.ptr != q || !(d - d == 0)) return false;  // overflow, underflow, inf
-            put_byte(out_, 0xcb);
-            put_be(out_, std::bit_cast<std::uint64_t>(d), 8);
+            pack_double(out_, d);
         } else if (negative) {
             std::int64_t i = 0;
             const auto r = std::from_chars(s, q, i);

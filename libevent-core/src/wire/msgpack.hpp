@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 namespace tagbus::inline v0::detail {
 
@@ -18,5 +19,9 @@ void pack_negative(std::string& out, std::int64_t i);
 /// 8-bit (code8 0: none), 16- or 32-bit form.
 void pack_len(std::string& out, std::size_t n, unsigned fix_base, std::size_t fix_limit, unsigned code8,
               unsigned code16, unsigned code32);
+/// A str: its length header (fixstr, str8/16/32) and its bytes.
+void pack_str(std::string& out, std::string_view s);
+/// A float64 (msgpack-python packs every Python float so).
+void pack_double(std::string& out, double d);
 
 }  // namespace tagbus::inline v0::detail

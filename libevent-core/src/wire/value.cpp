@@ -97,6 +97,16 @@ void pack_len(std::string& out, std::size_t n, unsigned fix_base, std::size_t fi
     }
 }
 
+void pack_str(std::string& out, std::string_view s) {
+    pack_len(out, s.size(), 0xa0, 32, 0xd9, 0xda, 0xdb);
+    out.append(s);
+}
+
+void pack_double(std::string& out, double d) {
+    put_byte(out, 0xcb);
+    put_be(out, std::bit_cast<std::uint64_t>(d), 8);
+}
+
 namespace {
 
 void pack_ext(std::string& out, const ext_t& e) {
@@ -130,11 +140,9 @@ void pack_into(const value& v, std::string& out) {
                 put_byte(out, 0xca);
                 put_be(out, std::bit_cast<std::uint32_t>(x), 4);
             } else if constexpr (std::is_same_v<T, double>) {
-                put_byte(out, 0xcb);
-                put_be(out, std::bit_cast<std::uint64_t>(x), 8);
+                pack_double(out, x);
             } else if constexpr (std::is_same_v<T, std::string>) {
-                pack_len(out, x.size(), 0xa0, 32, 0xd9, 0xda, 0xdb);
-                out.append(x);
+                pack_str(out, x);
             } else if constexpr (std::is_same_v<T, bin_t>) {
                 pack_len(out, x.bytes.size(), 0, 0, 0xc4, 0xc5, 0xc6);
                 out.append(x.bytes);
