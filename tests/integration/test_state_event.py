@@ -153,6 +153,25 @@ class StateEvent(tb.BusTest):
         self.assertEqual(err, b"state-event: warning: Salt's state.event cannot print event 'bad/utf8'; printed "
                               b"anyway (non-UTF-8 bytes shown as \\xNN)\n")
 
+    def test_quiet_counts_what_salt_could_not_print_and_warns_of_nothing(self):
+        # With quiet=True Salt never serialises the event, so nothing crashes and nothing is
+        # "printed anyway": no warning, and the events still count (a dropped one does not).
+        self.start_bus()
+        counted = self.watch("quiet=True", "count=2")
+        short = self.watch("quiet=True", "count=2", extra=("--timeout", "1"))
+        # Not UTF-8 (rendered straight from the bytes), and a msgpack timestamp (through the value
+        # tree): printed, each would be warned about.
+        bad = b"bad/utf8\n\n" + msgpack.packb({"b": b"\xff\xfe", "s": "ok"}, use_bin_type=True)
+        stamp = b"bad/ts\n\n" + msgpack.packb({"t": msgpack.Timestamp(1, 0)}, use_bin_type=True)
+        dropped = b"drop\n\n\x81\x91\x01\x02"  # a list as a map key: Salt drops it
+        self.push_raw(legacy_frame(stamp) + legacy_frame(dropped)).close()
+        # One event counted of two: the short watch times out (exit 1) without its count.
+        self.assertEqual(short.wait(), 1)
+        self.assertEqual((short.out.read_until_eof(), short.err.read_until_eof()), (b"", b""))
+        self.push_raw(legacy_frame(bad)).close()
+        self.assertEqual(counted.wait(), 0)
+        self.assertEqual((counted.out.read_until_eof(), counted.err.read_until_eof()), (b"", b""))
+
     def test_events_salt_drops_are_not_printed_or_counted(self):
         self.start_bus()
         w = self.watch("count=1")

@@ -119,7 +119,8 @@ private:
         if (!parts) return warn_undecodable(parts.error());
         auto [tag, packed] = *parts;
         if (!ws_.matcher || !(*ws_.matcher)(tag)) return;
-        // quiet=True prints nothing: plain data needs no rendering to be counted.
+        // quiet=True prints nothing, so Salt never json.dumps the event and never crashes on it:
+        // it is rendered only to learn whether Salt drops it, and plain data not even that.
         if (ws_.quiet && packed_json_plain(packed)) {
             ++matched_;
             if (count_step()) finish(0);
@@ -131,7 +132,7 @@ private:
         const render_outcome& r = *rendered;
         if (r.drop) return;  // Salt drops these silently and does not count them
         if (ws_.quiet) out_.resize(mark);
-        if (r.issues & ~warned_) {
+        if (!ws_.quiet && (r.issues & ~warned_)) {
             cli::say(tool_, "warning: Salt's state.event cannot print event '" + std::string(tag) +
                                 "'; printed anyway (" + describe_issues(r.issues & ~warned_) + ")");
             warned_ |= r.issues;
