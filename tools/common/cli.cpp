@@ -17,7 +17,9 @@
 #include <stdexcept>
 
 #include "api/destination_impl.hpp"
+#include "render/output.hpp"
 #include "tagbus/destination.hpp"
+#include "tagbus/event.hpp"
 #include "tagbus_version.h"
 
 namespace tagbus::cli {
@@ -345,6 +347,15 @@ result<std::pair<bus_config, bus_endpoints>> connect_target(std::string_view too
     if (!dest) return dest.error();
     const auto& t = dest->details();
     return std::pair{t.cfg, t.eps};
+}
+
+void say_sent(std::string_view tool, const std::string& address, std::string_view body) {
+    auto ev = decode_body(body);
+    if (!ev) return;
+    std::string line = "sent to " + address + ": ";
+    format_event(ev->tag, ev->data, output_options{}, line);
+    if (!line.empty() && line.back() == '\n') line.pop_back();
+    say(tool, line);
 }
 
 const std::optional<value>& bound_words::operator[](std::string_view name) const {

@@ -116,6 +116,10 @@ private:
     std::vector<std::optional<value>> values_;
 };
 
+/// The verbose line for an event body sent to `address`: "sent to X: TAG<TAB>JSON", the event as
+/// state-event prints it.
+void say_sent(std::string_view tool, const std::string& address, std::string_view body);
+
 /// The one word/flag binder of the tools: binds `args` to `params` and refuses a setting given
 /// both as a word and as its flag ("count given twice: as count= and as --count"); with
 /// `kwargs`, extra keywords are kept in `extra`, else they are an error. `args` must outlive the

@@ -115,15 +115,6 @@ result<event> make_event(std::string_view tool, value data, const std::string& d
 
 namespace {
 
-void describe_sent(std::string_view tool, const fire_target& t, std::string_view body) {
-    auto ev = decode_body(body);
-    if (!ev) return;
-    std::string line = "sent to " + t.to.pull_address() + ": ";
-    format_event(ev->tag, ev->data, output_options{}, line);
-    if (!line.empty() && line.back() == '\n') line.pop_back();
-    cli::say(tool, line);
-}
-
 std::string events(std::uint64_t n) { return std::to_string(n) + (n == 1 ? " event" : " events"); }
 
 // A recorded `_stamp` ("2024-05-01T12:34:56.789012", optionally "+00:00") in microseconds since
@@ -225,7 +216,7 @@ int fire_one(std::string_view tool, const fire_target& t, const event& ev) {
     if (auto r = s->fire(ev.tag, ev.data, &trimmed); !r) return cli::fail(tool, r.error());
     if (trimmed.over) cli::say(tool, "warning: " + describe_trim(ev.tag, trimmed));
     if (auto r = s->close(); !r) return cli::fail(tool, r.error());
-    if (t.verbose) describe_sent(tool, t, s->last_body());
+    if (t.verbose) cli::say_sent(tool, t.to.pull_address(), s->last_body());
     return 0;
 }
 
@@ -365,7 +356,7 @@ int fire_lines(std::string_view tool, const fire_target& t, const replay_options
             cli::say(tool, "warning: line " + std::to_string(lineno) + ": " +
                                describe_trim(parts ? parts->first : std::string_view(), trimmed));
         }
-        if (t.verbose) describe_sent(tool, t, pub->last_body());
+        if (t.verbose) cli::say_sent(tool, t.to.pull_address(), pub->last_body());
         // Writes are coalesced while more input is at hand; when none is, what we have goes out
         // now (a live `state-event | event-fire --lines` is not held back).
         if (!in.more_at_hand()) {

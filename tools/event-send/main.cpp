@@ -5,9 +5,7 @@
 #include "cli.hpp"
 #include "send.hpp"
 #include "render/json.hpp"
-#include "render/output.hpp"
 #include "salt/yaml.hpp"
-#include "tagbus/event.hpp"
 #include "tagbus/send.hpp"
 
 using namespace tagbus;
@@ -79,15 +77,6 @@ int list_grains(const destination& minion) {
     return 0;
 }
 
-void describe_sent(const std::string& address, std::string_view body) {
-    auto ev = decode_body(body);
-    if (!ev) return;
-    std::string line = "sent to " + address + ": ";
-    format_event(ev->tag, ev->data, output_options{}, line);
-    if (!line.empty() && line.back() == '\n') line.pop_back();
-    cli::say(tool, line);
-}
-
 }  // namespace
 
 static int tool_main(int argc, char** argv) {
@@ -142,7 +131,7 @@ static int tool_main(int argc, char** argv) {
     auto sent = send(*minion, *tag, call);
     if (!sent) return cli::fail(tool, sent.error());
     if (fl.verbose)
-        for (const auto& body : sent->bodies) describe_sent(sent->address, body);
+        for (const auto& body : sent->bodies) cli::say_sent(tool, sent->address, body);
     return 0;
 }
 
