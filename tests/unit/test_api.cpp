@@ -774,11 +774,21 @@ TEST_CASE("async_listener: a lost bus is reported, reconnected to when it is bac
     probe_until_seen("async/before");
     REQUIRE(links == std::vector<link_event>{link_event::connected});
 
+    // Runs the loop until `e` was reported. A 10 ms tick keeps uv_run(UV_RUN_ONCE) returning: in
+    // libuv 1.44 a turn that starts with a due timer (the listener's own) goes on to block in poll.
+    auto run_until = [&](link_event e) {
+        uv_timer_t tick;
+        uv_timer_init(&loop, &tick);
+        uv_timer_start(&tick, [](uv_timer_t*) {}, 10, 10);
+        while (!has(e) && clk::now() < deadline) uv_run(&loop, UV_RUN_ONCE);
+        uv_close(reinterpret_cast<uv_handle_t*>(&tick), nullptr);
+        uv_run(&loop, UV_RUN_NOWAIT);  // the tick's close callback
+    };
     f.bus.reset();  // event-busd stops: the listener hears it
-    while (!has(link_event::lost) && clk::now() < deadline) uv_run(&loop, UV_RUN_ONCE);
+    run_until(link_event::lost);
     REQUIRE(has(link_event::lost));
     f.bus.emplace(f.sock_dir, f.dir.path + "/etc");  // back: reconnected within the 1 s backoff
-    while (!has(link_event::reconnected) && clk::now() < deadline) uv_run(&loop, UV_RUN_ONCE);
+    run_until(link_event::reconnected);
     REQUIRE(links == std::vector<link_event>{link_event::connected, link_event::lost, link_event::reconnected});
     probe_until_seen("async/after");
 
