@@ -16,8 +16,9 @@ void delete_node(uv_handle_t* h) {
 /// callback. Nothing may use the node afterwards.
 template <typename Node, typename Handle>
 void close_node(Node* node, Handle& handle) {
-    handle.data = node;
-    uv_close(reinterpret_cast<uv_handle_t*>(&handle), &delete_node<Node>);
+    auto* h = reinterpret_cast<uv_handle_t*>(&handle);  // any handle type, or a union of them
+    h->data = node;
+    uv_close(h, &delete_node<Node>);
 }
 
 }  // namespace tagbus::inline v0::detail

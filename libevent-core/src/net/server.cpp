@@ -1,15 +1,15 @@
 // bus_server: pull connections in, re-framed events out to every subscriber (SALT-WIRE §4). The
 // frames read from every publisher during one loop iteration go into one shared block, handed to
-// every subscriber's queue once, after the poll phase (a uv_check handle): with 10,000
-// subscribers and 1,000 publishers, queueing per read would cost publishers x subscribers queue
-// entries per round. Every connection, listener and the check handle is heap-allocated and
-// deleted by its close callback only; `owner` is cleared when the server lets go of it, so a
+// the fan-out hub once, after the poll phase (a uv_check handle): with 10,000 subscribers and
+// 1,000 publishers, queueing per read would cost publishers x subscribers queue entries per
+// round. Subscribers are the hub's sinks; its policy (bound, pause, stall) is in fanout.cpp.
+// Every connection, listener and the check handle is heap-allocated and deleted by its close
+// callback only (detail::close_node); `owner` is cleared when the server lets go of it, so a
 // callback arriving after stop() (or after the server is gone) touches nothing but itself.
 #include "net/server.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
-#include <malloc.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -25,6 +25,7 @@
 #include <utility>
 #include <vector>
 
+#include "net/fanout.hpp"
 #include "net/guard.hpp"
 #include "net/handle.hpp"
 
@@ -39,17 +40,6 @@ constexpr std::size_t read_buffer_size = 64 * 1024;
 // A block is handed out early once it holds this much: one block then never carries much more
 // than one read's worth, which the max_subscriber_buffer rules assume (server.hpp).
 constexpr std::size_t block_flush_size = read_buffer_size;
-// Blocks are recycled so a steady stream allocates nothing; huge ones are not worth keeping.
-constexpr std::size_t pool_keep_capacity = 1u << 20;
-constexpr std::size_t pool_max_blocks = 64;
-constexpr std::size_t pool_idle_blocks = 2;  // what a trim (below) leaves in the pool
-// Dropping a subscriber with at least this much unwritten hands the freed memory back to the
-// system (malloc_trim) that long afterwards.
-constexpr std::size_t trim_threshold = 1u << 20;
-constexpr std::uint64_t trim_delay_ms = 1000;
-// A subscriber's write vectors shrink back after a burst: 10,000 idle subscribers must not each
-// keep room for the longest queue they once had.
-constexpr std::size_t queue_keep_capacity = 16;
 // Connections accepted per readiness of one listener before the loop goes on: a flood of
 // connects must not starve the connections already there.
 constexpr int accept_batch = 256;
@@ -57,12 +47,6 @@ constexpr int accept_batch = 256;
 constexpr std::uint64_t accept_retry_ms = 100;
 
 std::string reason(int uv_err) { return std::strerror(-uv_err); }
-
-/// The outgoing frames of one read, shared (not copied) by every subscriber's queue.
-struct block {
-    std::string bytes;
-    std::size_t refs = 0;
-};
 
 union stream_handle {
     uv_pipe_t pipe;
@@ -92,13 +76,11 @@ struct server_state {
     server_options opts;
     server_stats stats;
     bool running = false;
-    bool publishers_paused = false;  // back-pressure: no publisher is being read
+    std::optional<fanout_hub> hub;  // subscribers; while started
     std::uint64_t next_number = 1;
     detail::listener* pull_listener = nullptr;
     detail::listener* pub_listener = nullptr;
     detail::flusher* flusher = nullptr;
-    detail::server_timer* trimmer = nullptr;
-    detail::server_timer* stall_timer = nullptr;  // runs while publishers are paused
     detail::server_timer* partial_timer = nullptr;  // runs while a publisher holds a partial frame
     detail::server_timer* accept_timer = nullptr;   // out of descriptors with no spare: retry
     // The spare descriptor (see refuse_pending), and the current out-of-descriptors episode.
@@ -110,32 +92,25 @@ struct server_state {
     std::vector<detail::pull_conn*> publishers;
     std::vector<detail::pub_conn*> subscribers;
     std::vector<detail::created_file> created;
-    std::vector<detail::block*> pool;
     // This loop iteration's frames, not yet queued to subscribers, and where each body is in it.
-    detail::block* open = nullptr;
+    shared_block* open = nullptr;
     std::vector<std::pair<std::size_t, std::size_t>> bodies;  // offset, size
-    std::vector<detail::pub_conn*> full;                      // scratch for flush()
     char read_buffer[detail::read_buffer_size];
 
     server_state(event_loop& l, server_options o) : loop(static_cast<uv_loop_t*>(l.native())), opts(std::move(o)) {}
-    ~server_state();
     server_state(const server_state&) = delete;
     server_state& operator=(const server_state&) = delete;
 
     void log(log_level level, const std::string& message) const {
         if (opts.log) opts.log(level, message);
     }
-    detail::block* acquire();
-    void release(detail::block* b);
+    bool paused() const { return hub && hub->paused(); }
     void deliver(detail::pull_conn* c);
     void flush();
-    void trim();
-    void check_stalled();
+    void pause_publishers(bool pause);
+    void evicted(detail::pub_conn* c, fanout_drop why, std::size_t unwritten);
     void drop_publisher(detail::pull_conn* c);
     void drop_subscriber(detail::pub_conn* c);
-    void evict(detail::pub_conn* c, const std::string& why);
-    void check_pause();
-    void check_resume(detail::pub_conn* shrunk);
     void account(detail::pull_conn* c);
     void enforce_input_cap();
     void check_partial();
@@ -155,10 +130,13 @@ struct server_state {
 struct listener {
     uv_poll_t h{};
     int fd = -1;
-    bool polling = false;  // h is initialised (closing it then closes fd in its callback)
+    bool polling = false;  // h is initialised: closed through libuv
     server_state* owner = nullptr;
     bool pub_side = false;
     bool tcp = false;
+    ~listener() {
+        if (fd >= 0) close(fd);
+    }
 };
 
 struct flusher {
@@ -166,15 +144,16 @@ struct flusher {
     server_state* owner = nullptr;
 };
 
-// A server-owned timer: the trim after a big drop (see trim_threshold), and the stall check while
-// publishers are paused (see check_stalled).
+// A server-owned timer: the partial-frame check, and the retry to accept when out of descriptors.
 struct server_timer {
     uv_timer_t h{};
     server_state* owner = nullptr;
 };
 
-// What both connection kinds share; the uv handle's data points here.
+// What both connection kinds share; the uv handle's data points here, and its close callback
+// deletes it (close_node<conn_base>), whichever kind it is.
 struct conn_base {
+    virtual ~conn_base() = default;
     stream_handle h{};
     server_state* owner = nullptr;
     std::uint64_t number = 0;
@@ -197,28 +176,24 @@ struct pull_conn : conn_base {
     explicit pull_conn(std::size_t max_frame) : decoder(max_frame, frame_rules::salt_pull) { role = "publisher"; }
 };
 
-struct pub_conn : conn_base {
-    bool writing = false;
+void on_pub_written(uv_write_t* req, int status);
+
+// A subscriber: a sink of the server's hub, written with uv_write.
+struct pub_conn : conn_base, fanout_sink {
     uv_write_t req{};
-    std::vector<block*> queue;      // waiting for the next write
-    std::vector<block*> in_flight;  // handed to the current uv_write
-    std::vector<uv_buf_t> bufs;
-    std::size_t queued_bytes = 0;        // bytes queued or in flight
-    std::size_t in_flight_bytes = 0;     // the in-flight part of queued_bytes
-    std::size_t unwritten_at_check = 0;  // while publishers are paused: see check_stalled
     pub_conn() {
         role = "subscriber";
         subscriber = true;
     }
+    bool write(const uv_buf_t* bufs, unsigned n) override {
+        req.data = this;
+        return uv_write(&req, as_stream(h), bufs, n, on_pub_written) == 0;
+    }
+    // uv_write writes what the socket takes at once and keeps only the rest.
+    std::size_t transport_backlog() const override {
+        return uv_stream_get_write_queue_size(reinterpret_cast<const uv_stream_t*>(&h));
+    }
 };
-
-/// Bytes queued but not yet written to the socket: the queue, plus whatever of the in-flight write
-/// libuv still holds (uv_write writes what the socket takes at once and keeps only the rest).
-std::size_t unwritten(pub_conn* c) {
-    return c->queued_bytes - c->in_flight_bytes + uv_stream_get_write_queue_size(as_stream(c->h));
-}
-
-void free_block_list(server_state* owner, std::vector<block*>& blocks);
 
 /// Appends c to v; remove() takes it out again in O(1), moving the last one into its slot.
 template <typename Conn>
@@ -233,19 +208,7 @@ void remove(std::vector<Conn*>& v, Conn* c) {
     v.pop_back();
 }
 
-void on_listener_closed(uv_handle_t* h) {
-    auto* l = static_cast<listener*>(h->data);
-    if (l->fd >= 0) close(l->fd);
-    delete l;
-}
 // Server-wide callbacks: an exception stops the loop and comes out of event_loop::run().
-void on_trim(uv_timer_t* h) {
-    if (auto* self = static_cast<server_timer*>(h->data)->owner) guard_loop(h->loop, [self] { self->trim(); });
-}
-void on_stall_check(uv_timer_t* h) {
-    if (auto* self = static_cast<server_timer*>(h->data)->owner)
-        guard_loop(h->loop, [self] { self->check_stalled(); });
-}
 void on_partial_check(uv_timer_t* h) {
     if (auto* self = static_cast<server_timer*>(h->data)->owner)
         guard_loop(h->loop, [self] { self->check_partial(); });
@@ -257,15 +220,9 @@ void on_accept_retry(uv_timer_t* h) {
 void on_check(uv_check_t* h) {
     if (auto* self = static_cast<flusher*>(h->data)->owner) guard_loop(h->loop, [self] { self->flush(); });
 }
-void on_pull_closed(uv_handle_t* h) { delete static_cast<pull_conn*>(conn_of(h)); }
-void on_pub_closed(uv_handle_t* h) {
-    auto* c = static_cast<pub_conn*>(conn_of(h));
-    // The write callback (UV_ECANCELED) has already run for an in-flight write; whatever is left
-    // belongs to this connection alone.
-    free_block_list(c->owner, c->queue);
-    free_block_list(c->owner, c->in_flight);
-    delete c;
-}
+/// Closes a connection's handle; the close callback deletes it (a subscriber's destructor then
+/// releases the blocks it still holds: the write callback, UV_ECANCELED, has run by then).
+void close_conn(conn_base* c) { close_node<conn_base>(c, c->h); }
 
 /// "publisher #3 (pid 1234)" or "subscriber #2 (127.0.0.1:50122)": who to blame in a log line.
 std::string describe_peer(conn_base* c) {
@@ -363,55 +320,20 @@ void on_pub_read(uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
         });
 }
 
-void start_write(pub_conn* c);
-
-void pub_written(pub_conn* c, int status);
-
 void on_pub_written(uv_write_t* req, int status) {
     auto* c = static_cast<pub_conn*>(req->data);
-    guard_callback([&] { pub_written(c, status); }, [c](const std::string& what) {
-        if (c->owner != nullptr) c->owner->internal_error(c, what);
-    });
-}
-
-void pub_written(pub_conn* c, int status) {
-    c->writing = false;
-    c->queued_bytes -= c->in_flight_bytes;
-    c->in_flight_bytes = 0;
-    free_block_list(c->owner, c->in_flight);
-    if (c->in_flight.capacity() > queue_keep_capacity) std::vector<block*>().swap(c->in_flight);
-    if (c->bufs.capacity() > queue_keep_capacity) std::vector<uv_buf_t>().swap(c->bufs);
-    auto* self = c->owner;
-    if (self == nullptr) return;
-    if (status < 0) {
-        self->log(log_level::info, describe_peer(c) + " dropped: " + reason(status));
-        self->drop_subscriber(c);
-        return;
-    }
-    if (!c->queue.empty()) start_write(c);
-    self->check_resume(c);
-}
-
-void start_write(pub_conn* c) {
-    // One write for everything queued: the subscriber gets as many frames per syscall as it takes.
-    c->in_flight.swap(c->queue);
-    c->bufs.clear();
-    c->in_flight_bytes = 0;
-    for (auto* b : c->in_flight) {
-        c->bufs.push_back(uv_buf_init(b->bytes.data(), static_cast<unsigned>(b->bytes.size())));
-        c->in_flight_bytes += b->bytes.size();
-    }
-    c->req.data = c;
-    int rc = uv_write(&c->req, as_stream(c->h), c->bufs.data(), static_cast<unsigned>(c->bufs.size()), on_pub_written);
-    if (rc < 0) {
-        // Only a stream that is already shutting down refuses a write outright; its read side
-        // reports the end and drops it.
-        c->queued_bytes -= c->in_flight_bytes;
-        c->in_flight_bytes = 0;
-        free_block_list(c->owner, c->in_flight);
-        return;
-    }
-    c->writing = true;
+    guard_callback(
+        [&] {
+            // A subscriber the server let go of (or a server that is gone): only its blocks.
+            fanout_hub::written(c, status);
+            if (status < 0 && c->owner != nullptr) {
+                c->owner->log(log_level::info, describe_peer(c) + " dropped: " + reason(status));
+                c->owner->drop_subscriber(c);
+            }
+        },
+        [c](const std::string& what) {
+            if (c->owner != nullptr) c->owner->internal_error(c, what);
+        });
 }
 
 void on_listener_readable(uv_poll_t* h, int status, int) {
@@ -424,17 +346,6 @@ void on_listener_readable(uv_poll_t* h, int status, int) {
         return;
     }
     guard_loop(h->loop, [&] { self->accept_all(l); });
-}
-
-void free_block_list(server_state* owner, std::vector<block*>& blocks) {
-    for (auto* b : blocks) {
-        if (owner) {
-            owner->release(b);
-        } else if (--b->refs == 0) {
-            delete b;
-        }
-    }
-    blocks.clear();
 }
 
 /// Status for a failed bind/listen: a busy address means another bus (or a race with one);
@@ -506,27 +417,6 @@ result<void> clear_stale(const std::string& path) {
 }  // namespace
 }  // namespace detail
 
-detail::server_state::~server_state() {
-    for (auto* b : pool) delete b;
-}
-
-detail::block* detail::server_state::acquire() {
-    if (pool.empty()) return new detail::block;
-    auto* b = pool.back();
-    pool.pop_back();
-    b->bytes.clear();
-    return b;
-}
-
-void detail::server_state::release(detail::block* b) {
-    if (--b->refs != 0) return;
-    if (pool.size() < detail::pool_max_blocks && b->bytes.capacity() <= detail::pool_keep_capacity) {
-        pool.push_back(b);
-    } else {
-        delete b;
-    }
-}
-
 void detail::server_state::deliver(detail::pull_conn* c) {
     // Nobody to tell: Salt drops the event too (no history), but the decoder must still advance.
     const bool wanted = !subscribers.empty() || static_cast<bool>(opts.on_event);
@@ -539,7 +429,7 @@ void detail::server_state::deliver(detail::pull_conn* c) {
     while (c->decoder.next(body)) {
         ++count;
         if (!wanted) continue;
-        if (open == nullptr) open = acquire();
+        if (open == nullptr) open = hub->acquire();
         append_frame(open->bytes, body, opts.pub_framing);
         // "body" is the frame's last value, so its bytes end the frame just appended.
         bodies.emplace_back(open->bytes.size() - body.size(), body.size());
@@ -548,21 +438,9 @@ void detail::server_state::deliver(detail::pull_conn* c) {
 }
 
 void detail::server_state::flush() {
-    detail::block* b = std::exchange(open, nullptr);
+    detail::shared_block* b = std::exchange(open, nullptr);
     if (b == nullptr) return;
-    // One reference per subscriber plus ours, held while on_event looks at the bodies.
-    b->refs = subscribers.size() + 1;
-    full.clear();
-    for (auto* sub : subscribers) {
-        sub->queue.push_back(b);
-        sub->queued_bytes += b->bytes.size();
-        if (!sub->writing) detail::start_write(sub);
-        if (detail::unwritten(sub) > opts.max_subscriber_buffer) full.push_back(sub);
-    }
-    // Dropped, not waited for: a slow subscriber must never slow the others down.
-    for (auto* sub : full)
-        evict(sub, std::to_string(detail::unwritten(sub)) + " bytes queued exceed --max-subscriber-buffer " +
-                       std::to_string(opts.max_subscriber_buffer));
+    hub->publish(b);  // queued to every subscriber; ours is still held while on_event looks at it
     if (opts.on_event) {
         for (const auto& body : bodies) {
             // One event that makes the handler throw must not cost the others, or the bus.
@@ -574,48 +452,17 @@ void detail::server_state::flush() {
         }
     }
     bodies.clear();
-    release(b);
-    check_pause();
+    hub->release(b);  // a stopped hub (on_event stopped the server) frees rather than pools it
 }
 
-void detail::server_state::trim() {
-    // The pool is for a steady stream; after a burst it would keep its full size for nothing.
-    while (pool.size() > detail::pool_idle_blocks) {
-        delete pool.back();
-        pool.pop_back();
+// The hub's back-pressure: while every subscriber is far behind, no publisher is read.
+void detail::server_state::pause_publishers(bool pause) {
+    if (pause) {
+        for (auto* c : publishers) uv_read_stop(detail::as_stream(c->h));
+        log(log_level::info, "pausing " + std::to_string(publishers.size()) + " publisher(s): every subscriber has more than " +
+                                 std::to_string(opts.max_subscriber_buffer / 2) + " bytes queued");
+        return;
     }
-    malloc_trim(0);
-}
-
-// The rule: publishers are paused while there is at least one subscriber and every subscriber has
-// more than half of max_subscriber_buffer unwritten (a slow one alone is dropped at the bound
-// instead, the others keep it from pausing). They are resumed once a subscriber is down to a
-// quarter (checked as its writes complete), a new one connects, or none is left (events are then
-// dropped, as in Salt). A backlog only grows when a block is queued and only shrinks when a write
-// completes, so pausing is checked after a block is queued or a subscriber leaves, and resuming
-// only for the subscriber whose write completed: no event costs a scan of every subscriber.
-void detail::server_state::check_pause() {
-    if (!running || publishers_paused || subscribers.empty()) return;
-    const std::size_t high = opts.max_subscriber_buffer / 2;
-    for (auto* sub : subscribers) {
-        if (detail::unwritten(sub) <= high) return;
-    }
-    publishers_paused = true;
-    for (auto* c : publishers) uv_read_stop(detail::as_stream(c->h));
-    for (auto* sub : subscribers) sub->unwritten_at_check = detail::unwritten(sub);
-    if (stall_timer != nullptr)
-        uv_timer_start(&stall_timer->h, detail::on_stall_check, opts.stall_timeout_ms, opts.stall_timeout_ms);
-    log(log_level::info, "pausing " + std::to_string(publishers.size()) +
-                             " publisher(s): every subscriber has more than " + std::to_string(high) + " bytes queued");
-}
-
-void detail::server_state::check_resume(detail::pub_conn* shrunk) {
-    if (!running || !publishers_paused) return;
-    const bool resume =
-        subscribers.empty() || (shrunk != nullptr && detail::unwritten(shrunk) <= opts.max_subscriber_buffer / 4);
-    if (!resume) return;
-    publishers_paused = false;
-    if (stall_timer != nullptr) uv_timer_stop(&stall_timer->h);
     const std::uint64_t now = uv_now(loop);
     for (auto* c : publishers) {
         c->last_progress = now;  // time spent paused is ours, not the publisher's
@@ -624,26 +471,15 @@ void detail::server_state::check_resume(detail::pub_conn* shrunk) {
     log(log_level::info, "resuming " + std::to_string(publishers.size()) + " publisher(s)");
 }
 
-// While publishers wait, a subscriber whose backlog has not shrunk at all for stall_timeout_ms
-// is stalled rather than slow (a stopped process, a reader that never reads): it is dropped, as
-// it would be at max_subscriber_buffer had publishers not been paused, so that it cannot hold
-// the bus forever. Subscribers that made any progress are given another period.
-void detail::server_state::check_stalled() {
-    if (!running || !publishers_paused) return;
-    std::vector<detail::pub_conn*> stalled;  // rare: only while paused, once a period
-    for (auto* sub : subscribers) {
-        const std::size_t now = detail::unwritten(sub);
-        if (now >= sub->unwritten_at_check) stalled.push_back(sub);
-        sub->unwritten_at_check = now;
-    }
-    for (auto* sub : stalled)
-        evict(sub, "no write progress for " + std::to_string(opts.stall_timeout_ms) + " ms while publishers wait (" +
-                       std::to_string(detail::unwritten(sub)) + " bytes queued)");
-}
-
-// A subscriber dropped for the bus's sake (never one that left): a warning naming it and why.
-void detail::server_state::evict(detail::pub_conn* c, const std::string& why) {
-    log(log_level::warning, "dropping " + detail::describe_peer(c) + ": " + why);
+// A subscriber the hub dropped for the bus's sake (never one that left): a warning naming it and why.
+void detail::server_state::evicted(detail::pub_conn* c, fanout_drop why, std::size_t unwritten) {
+    log(log_level::warning,
+        "dropping " + detail::describe_peer(c) + ": " +
+            (why == fanout_drop::over_bound
+                 ? std::to_string(unwritten) + " bytes queued exceed --max-subscriber-buffer " +
+                       std::to_string(opts.max_subscriber_buffer)
+                 : "no write progress for " + std::to_string(opts.stall_timeout_ms) + " ms while publishers wait (" +
+                       std::to_string(unwritten) + " bytes queued)"));
     ++stats.dropped_connections;
     drop_subscriber(c);
 }
@@ -655,26 +491,15 @@ void detail::server_state::drop_publisher(detail::pull_conn* c) {
     detail::remove(publishers, c);
     stats.publishers = publishers.size();
     c->owner = nullptr;
-    uv_close(detail::as_handle(c->h), detail::on_pull_closed);
+    detail::close_conn(c);
 }
 
 void detail::server_state::drop_subscriber(detail::pub_conn* c) {
-    // A stalled subscriber's backlog (up to max_subscriber_buffer) ends up in the middle of the
-    // heap, which free() does not return to the system: without a trim an idle daemon would keep
-    // the peak of its worst subscriber for good.
-    if (trimmer != nullptr && detail::unwritten(c) >= detail::trim_threshold)
-        uv_timer_start(&trimmer->h, detail::on_trim, detail::trim_delay_ms, 0);
     detail::remove(subscribers, c);
     stats.subscribers = subscribers.size();
-    // Release queued blocks now, while the pool is reachable; the in-flight write completes with
-    // UV_ECANCELED and sees no owner.
-    for (auto* b : c->queue) c->queued_bytes -= b->bytes.size();
-    detail::free_block_list(this, c->queue);
+    hub->remove(c);  // its queue goes now; the in-flight write completes with UV_ECANCELED
     c->owner = nullptr;
-    uv_close(detail::as_handle(c->h), detail::on_pub_closed);
-    // Fewer subscribers: with none left publishers go on; otherwise all the rest may be behind.
-    check_resume(nullptr);
-    check_pause();
+    detail::close_conn(c);
 }
 
 // What the publishers' unfinished frames hold, kept up to date per read: the cap is checked
@@ -718,7 +543,7 @@ std::uint64_t detail::server_state::partial_tick_ms() const {
 
 void detail::server_state::check_partial() {
     if (!running) return;
-    if (publishers_paused) return;  // we are not reading: nobody can make progress
+    if (paused()) return;  // we are not reading: nobody can make progress
     const std::uint64_t now = uv_now(loop);
     bool waiting = false;
     std::vector<detail::pull_conn*> stalled;  // rare
@@ -781,7 +606,6 @@ void detail::server_state::adopt(detail::listener* l, int fd) {
     const endpoint& ep = l->pub_side ? opts.endpoints.pub : opts.endpoints.pull;
     detail::conn_base* c =
         l->pub_side ? static_cast<detail::conn_base*>(new detail::pub_conn) : new detail::pull_conn(opts.max_frame);
-    uv_close_cb on_closed = l->pub_side ? detail::on_pub_closed : detail::on_pull_closed;
     c->owner = this;
     c->tcp = l->tcp;
     c->number = next_number++;
@@ -799,13 +623,15 @@ void detail::server_state::adopt(detail::listener* l, int fd) {
         close(fd);
         log(log_level::warning, "cannot accept on " + ep.describe() + ": " + detail::reason(rc));
         c->owner = nullptr;
-        uv_close(as_handle(c->h), on_closed);
+        detail::close_conn(c);
         return;
     }
     if (l->tcp) uv_tcp_nodelay(&c->h.tcp, 1);
     if (l->pub_side) {
-        detail::add(subscribers, static_cast<detail::pub_conn*>(c));
+        auto* sc = static_cast<detail::pub_conn*>(c);
+        detail::add(subscribers, sc);
         stats.subscribers = subscribers.size();
+        hub->add(sc);  // it has nothing queued: publishers paused for the others may go on
         uv_read_start(as_stream(c->h), detail::on_alloc, detail::on_pub_read);
     } else {
         auto* pc = static_cast<detail::pull_conn*>(c);
@@ -813,11 +639,9 @@ void detail::server_state::adopt(detail::listener* l, int fd) {
         detail::add(publishers, pc);
         stats.publishers = publishers.size();
         // While paused, a new publisher waits with the others (check_resume starts it).
-        if (!publishers_paused) uv_read_start(as_stream(c->h), detail::on_alloc, detail::on_pull_read);
+        if (!paused()) uv_read_start(as_stream(c->h), detail::on_alloc, detail::on_pull_read);
     }
     log(log_level::debug, detail::describe_peer(c) + " connected");
-    // A new subscriber has nothing queued: publishers paused for the others may go on.
-    if (l->pub_side) check_resume(static_cast<detail::pub_conn*>(c));
 }
 
 // Out of descriptors (EMFILE, ENFILE): a connection we cannot serve must be refused at once,
@@ -977,6 +801,14 @@ result<void> bus_server::start() {
         if (auto r = p.prepare_unix(*ep); !r) return r;
     }
     p.running = true;
+    fanout_options fo;
+    fo.max_buffer = p.opts.max_subscriber_buffer;
+    fo.stall_timeout_ms = p.opts.stall_timeout_ms;
+    fo.pause = [&p](bool pause) { p.pause_publishers(pause); };
+    fo.evicted = [&p](fanout_sink* s, fanout_drop why, std::size_t unwritten) {
+        p.evicted(static_cast<detail::pub_conn*>(s), why, unwritten);
+    };
+    p.hub.emplace(p.loop, std::move(fo));
     p.flusher = new detail::flusher;
     p.flusher->owner = &p;
     uv_check_init(p.loop, &p.flusher->h);
@@ -984,7 +816,7 @@ result<void> bus_server::start() {
     uv_check_start(&p.flusher->h, detail::on_check);
     uv_unref(reinterpret_cast<uv_handle_t*>(&p.flusher->h));  // the listeners keep the loop alive
     p.reserve_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-    for (auto** t : {&p.trimmer, &p.stall_timer, &p.partial_timer, &p.accept_timer}) {
+    for (auto** t : {&p.partial_timer, &p.accept_timer}) {
         *t = new detail::server_timer;
         (*t)->owner = &p;
         uv_timer_init(p.loop, &(*t)->h);
@@ -1008,14 +840,13 @@ void bus_server::stop() {
     // sees it, so nothing accepted is lost on the way out. A nested stop() finds nothing open.
     if (p.running) p.flush();
     p.running = false;
-    p.publishers_paused = false;
+    if (p.hub) p.hub->shut();  // no more pausing or resuming
     for (auto* l : {p.pull_listener, p.pub_listener}) {
         if (l == nullptr) continue;
         l->owner = nullptr;
         if (l->polling) {
-            uv_close(reinterpret_cast<uv_handle_t*>(&l->h), detail::on_listener_closed);
+            detail::close_node(l, l->h);
         } else {
-            if (l->fd >= 0) close(l->fd);
             delete l;
         }
     }
@@ -1028,7 +859,7 @@ void bus_server::stop() {
     if (p.reserve_fd >= 0) close(p.reserve_fd);
     p.reserve_fd = -1;
     p.out_of_fds = false;
-    for (auto** t : {&p.trimmer, &p.stall_timer, &p.partial_timer, &p.accept_timer}) {
+    for (auto** t : {&p.partial_timer, &p.accept_timer}) {
         if (*t == nullptr) continue;
         (*t)->owner = nullptr;
         detail::close_node(*t, (*t)->h);
