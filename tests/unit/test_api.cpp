@@ -193,6 +193,23 @@ TEST_CASE("destination: resolution and describe()") {
     auto missing = destination::resolve(o);
     REQUIRE(!missing);
     CHECK(missing.error().code == errc::config);
+
+    // A sock_dir others may write to is refused; the message says how to get out, in the words
+    // the caller chose (the library names no flag unless told to).
+    o.config_dir = dir.path + "/etc";
+    o.sock_dir = dir.path + "/open";
+    std::filesystem::create_directory(*o.sock_dir);
+    std::filesystem::permissions(*o.sock_dir, std::filesystem::perms::all);
+    auto open = destination::resolve(o);
+    REQUIRE(!open);
+    CHECK(open.error().code == errc::config);
+    CHECK(open.error().message == "unsafe sock_dir " + dir.path +
+                                      "/open: others may write to it (mode 0777, no sticky bit); remove it or choose "
+                                      "another sock_dir");
+    o.choose_other_sock_dir = "pick one in settings.ini";
+    auto told = destination::resolve(o);
+    REQUIRE(!told);
+    CHECK(told.error().message.ends_with("; remove it or pick one in settings.ini"));
 }
 
 TEST_CASE("fire_event: no bus is errc::unavailable with the errno, a bad tag errc::data; nothing throws") {
@@ -691,7 +708,8 @@ TEST_CASE("async_listener: events on the caller's libuv loop, in order; close() 
         bool probed = false;
         int probes = 0;
         uv_timer_t timer{};
-    } st{&f};
+    } st{};
+    st.f = &f;
     auto l = async_listener::open(&loop, f.dest, "async/", match_type::startswith,
                                   async_handlers{[&](const event& ev) {
                                                      if (ev.tag == "async/probe") {

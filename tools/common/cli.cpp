@@ -322,14 +322,9 @@ result<destination> resolve_destination(std::string_view tool, const connection_
     d.framing = o.framing;
     d.ipc_mode = o.ipc_mode;
     d.given_by = "command line";
+    d.choose_other_sock_dir = "choose another with --sock-dir";  // the library names no flag
     auto dest = destination::resolve(d);
-    if (!dest) {
-        // The library names no flag; a tool says which one fixes an unsafe sock_dir.
-        failure f = dest.error();
-        constexpr std::string_view lib = "; remove it or choose another sock_dir";
-        if (f.message.ends_with(lib)) f.message.replace(f.message.size() - lib.size(), lib.size(), "; remove it or choose another with --sock-dir");
-        return f;
-    }
+    if (!dest) return dest.error();
     const auto& t = dest->details();
     targets().push_back({t.cfg, t.eps});
     if (o.verbose) {

@@ -25,6 +25,9 @@ struct destination_options {
     /// Where a given sock_dir (and id) came from, for describe() and messages: "the program"
     /// unless the caller says otherwise (the tools say "command line").
     std::string given_by = "the program";
+    /// How the caller picks another sock_dir, ending the message for an unsafe one ("...; remove
+    /// it or choose another sock_dir"); the tools say "choose another with --sock-dir".
+    std::string choose_other_sock_dir = "choose another sock_dir";
 };
 
 class TAGBUS_API destination {

@@ -23,7 +23,7 @@ result<destination> destination::resolve(const destination_options& o) {
     auto eps = bus_paths(*cfg);
     if (!eps) return eps.error();
     if (auto r = check_sock_dir(*cfg, static_cast<unsigned>(::getuid())); !r)
-        return fail(r.error().code, r.error().message + "; remove it or choose another sock_dir", r.error().sys_errno);
+        return fail(r.error().code, r.error().message + "; remove it or " + o.choose_other_sock_dir, r.error().sys_errno);
     return destination(std::make_shared<const impl>(impl{std::move(*cfg), std::move(*eps), o.config_dir}));
 }
 
