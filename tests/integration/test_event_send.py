@@ -348,6 +348,17 @@ class EventSend(tb.BusTest):
         self.assertIsInstance(grains["num_cpus"], int)
         self.assertIsInstance(grains["os"], str)
 
+    def test_list_grains_does_not_use_the_sock_dir(self):
+        # Listing reads the configuration only: a sock_dir it would refuse to send through (others
+        # may write to it) is neither used nor checked, while sending through it is refused.
+        os.makedirs(self.sock_dir, exist_ok=True)
+        os.chmod(self.sock_dir, 0o777)
+        r = self.send("--list-grains", ok=False)
+        self.assertEqual((r.returncode, r.stderr), (0, b""))
+        self.assertEqual(json.loads(r.stdout)["id"], ID)
+        self.fails(78, f"unsafe sock_dir {self.sock_dir}: others may write to it (mode 0777, no sticky bit); "
+                       "remove it or choose another with --sock-dir", "t")
+
     def test_with_grains_types(self):
         minion = self.start_minion()
         grains = self.grains()

@@ -308,7 +308,7 @@ void add_connection_options(CLI::App& app, connection_options& o, bool with_fram
     app.add_flag("-v,--verbose", o.verbose, "say which sock_dir and socket are used");
 }
 
-result<destination> resolve_destination(std::string_view tool, const connection_options& o, node_kind default_node) {
+result<destination_options> destination_options_for(const connection_options& o, node_kind default_node) {
     destination_options d;
     d.node = default_node;
     if (o.node) {
@@ -323,7 +323,13 @@ result<destination> resolve_destination(std::string_view tool, const connection_
     d.ipc_mode = o.ipc_mode;
     d.given_by = "command line";
     d.choose_other_sock_dir = "choose another with --sock-dir";  // the library names no flag
-    auto dest = destination::resolve(d);
+    return d;
+}
+
+result<destination> resolve_destination(std::string_view tool, const connection_options& o, node_kind default_node) {
+    auto d = destination_options_for(o, default_node);
+    if (!d) return d.error();
+    auto dest = destination::resolve(*d);
     if (!dest) return dest.error();
     const auto& t = dest->details();
     targets().push_back({t.cfg, t.eps});

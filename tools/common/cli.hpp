@@ -77,6 +77,8 @@ void add_connection_options(CLI::App& app, connection_options& o, bool with_fram
 /// precedence rule); with --verbose prints which sock_dir was used and why. Remembers it so that
 /// fail() can tell how to fix a failed connection to it.
 result<destination> resolve_destination(std::string_view tool, const connection_options& o, node_kind default_node);
+/// The library's options for the same, before anything is resolved or checked.
+result<destination_options> destination_options_for(const connection_options& o, node_kind default_node);
 
 /// resolve_destination's configuration and endpoints, for the tools that still use them.
 result<std::pair<bus_config, bus_endpoints>> connect_target(std::string_view tool, const connection_options& o,

@@ -66,8 +66,11 @@ std::optional<int> read_call(const cli::bound_words& b, const send_flags& fl, se
     return std::nullopt;
 }
 
-int list_grains(const destination& minion) {
-    auto all = grains(minion);
+// Reads the minion's configuration only: its sock_dir is not used, so not checked either.
+int list_grains(const cli::connection_options& mc) {
+    auto opts = cli::destination_options_for(mc, node_kind::minion);
+    if (!opts) return cli::fail(tool, opts.error());
+    auto all = grains(*opts);
     if (!all) return cli::fail(tool, all.error());
     std::string out;
     render_json(value(std::move(*all)), out, render_options{true, nullptr});
@@ -108,9 +111,9 @@ static int tool_main(int argc, char** argv) {
     mc.sock_dir = fl.sock_dir;
     mc.config_dir = fl.config_dir;
     mc.id = fl.id;
+    if (fl.list_grains) return list_grains(mc);
     auto minion = cli::resolve_destination(tool, mc, node_kind::minion);
     if (!minion) return cli::fail(tool, minion.error());
-    if (fl.list_grains) return list_grains(*minion);
     if (!(*b)["tag"]) return cli::usage(tool, "missing TAG");
     auto tag = tag_from_word(*(*b)["tag"], b->text("tag"));
     if (!tag) return cli::fail(tool, tag.error());

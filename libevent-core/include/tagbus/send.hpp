@@ -69,5 +69,8 @@ TAGBUS_API result<map_t> send_data(const destination& minion, const send_options
 /// This minion's grains as event.send's with_grains sees them: the core grains, then the static
 /// `grains` file in its config folder, then its config's `grains:`.
 TAGBUS_API result<map_t> grains(const destination& minion);
+/// The same from the options alone: only the configuration is read (its id, its `grains:`); the
+/// sock_dir is neither checked nor used.
+TAGBUS_API result<map_t> grains(const destination_options& minion);
 
 }  // namespace tagbus

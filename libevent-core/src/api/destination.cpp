@@ -9,7 +9,7 @@ namespace tagbus::inline v0 {
 
 destination::destination(std::shared_ptr<const impl> p) : p_(std::move(p)) {}
 
-result<destination> destination::resolve(const destination_options& o) {
+config_request to_config_request(const destination_options& o) {
     config_request req;
     req.node = o.node;
     req.sock_dir = o.sock_dir;
@@ -18,7 +18,11 @@ result<destination> destination::resolve(const destination_options& o) {
     req.framing = o.framing;
     req.ipc_mode = o.ipc_mode;
     req.given_by = o.given_by;
-    auto cfg = resolve_config(req, environment::process());
+    return req;
+}
+
+result<destination> destination::resolve(const destination_options& o) {
+    auto cfg = resolve_config(to_config_request(o), environment::process());
     if (!cfg) return cfg.error();
     auto eps = bus_paths(*cfg);
     if (!eps) return eps.error();

@@ -19,4 +19,7 @@ struct destination::impl {
     std::string config_folder() const { return config_dir.value_or("/etc/salt"); }
 };
 
+/// The host layer's request for the program's options (the one precedence rule lives there).
+config_request to_config_request(const destination_options& o);
+
 }  // namespace tagbus

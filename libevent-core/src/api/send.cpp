@@ -47,6 +47,14 @@ result<map_t> grains(const destination& minion) try {
     return fail(errc::internal, std::string("internal error while collecting grains: ") + e.what());
 }
 
+result<map_t> grains(const destination_options& minion) try {
+    auto cfg = resolve_config(to_config_request(minion), environment::process());
+    if (!cfg) return cfg.error();
+    return minion_grains(*cfg, minion.config_dir.value_or("/etc/salt"));
+} catch (const std::exception& e) {
+    return fail(errc::internal, std::string("internal error while collecting grains: ") + e.what());
+}
+
 result<map_t> send_data(const destination& minion, const send_options& o) try {
     if (auto r = check_map(o.data, "data"); !r) return r.error();
     const auto& d = minion.details();
