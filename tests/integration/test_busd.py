@@ -45,6 +45,8 @@ class Busd(tb.BusTest):
             st = os.stat(path)
             self.assertTrue(stat.S_ISSOCK(st.st_mode))
             self.assertEqual(stat.S_IMODE(st.st_mode), 0o600)
+        # the private folders the sockets were bound in before they were moved into place are gone
+        self.assertEqual(sorted(os.listdir(self.sock_dir)), ["master_event_pub.ipc", "master_event_pull.ipc"])
         # the pidfile is written once the sockets accept connections
         while not os.path.exists(pidfile):
             self.assertIsNone(bus.p.poll())
@@ -122,6 +124,7 @@ class Busd(tb.BusTest):
         pub = os.path.join(self.sock_dir, "master_event_pub.ipc")
         self.assertEqual(r.returncode, 69)
         self.assertEqual(r.stderr, f"event-busd: a bus is already running on {pub}\n".encode())
+        self.assertEqual(sorted(os.listdir(self.sock_dir)), ["master_event_pub.ipc", "master_event_pull.ipc"])
         for p in self.procs:
             p.p.kill()  # dies without cleaning up: stale socket files remain
             p.p.wait()
@@ -130,6 +133,30 @@ class Busd(tb.BusTest):
         s, up = self.subscribe()
         self.push_raw(legacy_frame(body("after/stale", {}))).close()
         self.assertEqual(read_frames(s, up, 1)[0]["body"], body("after/stale", {}))
+
+    def test_two_buses_started_together_one_wins_and_keeps_its_sockets(self):
+        # Both may find the folder empty; a socket appears at its path only ready and never
+        # replaces another's, so the loser fails (69) and the winner's sockets still answer.
+        for round_ in range(5):
+            args = [tb.tool("event-busd"), *self.common()]
+            pair = [tb.Proc(args, env=self.env), tb.Proc(args, env=self.env)]
+            self.procs.extend(pair)
+            lines = [p.err.readline() for p in pair]
+            started = [p for p, line in zip(pair, lines) if line.startswith(b"event-busd: started the")]
+            self.assertEqual(len(started), 1, lines)
+            loser = pair[1] if started[0] is pair[0] else pair[0]
+            self.assertEqual(loser.wait(), 69, lines)
+            self.assertTrue(lines[pair.index(loser)].startswith(b"event-busd: "), lines)
+            self.assertEqual(sorted(os.listdir(self.sock_dir)), ["master_event_pub.ipc", "master_event_pull.ipc"])
+            s, up = self.subscribe()
+            w = self.watch("quiet=True", "count=1")
+            self.fire("{round: %d}" % round_, "race/won")
+            self.assertEqual(w.wait(), 0)
+            tag, _, data = read_frames(s, up, 1)[0]["body"].partition(b"\n\n")
+            self.assertEqual((tag, msgpack.unpackb(data)["round"]), (b"race/won", round_))
+            s.close()
+            self.assertEqual(started[0].stop(signal.SIGTERM), 0)
+            loser.stop()
 
     def test_ordering_many_publishers_many_subscribers(self):
         self.start_bus()

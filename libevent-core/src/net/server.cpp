@@ -19,6 +19,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>   // renameat2
+#include <cstdlib>  // mkdtemp
 #include <cstring>
 #include <optional>
 #include <string>
@@ -375,6 +377,51 @@ result<void> make_dirs(const std::string& dir, std::optional<unsigned> group) {
         return fail(errc::io, "cannot create directory " + dir + ": " + std::strerror(errno));
     }
     return {};
+}
+
+/// Binds and listens on `fd` at `path` with `mode` (and `group`) without a moment at a wider
+/// mode, and without a process-wide umask: the socket is bound in a folder of its own (0700,
+/// made next to `path`), given its mode and group there, then renamed into place, ready, without
+/// replacing anything (a bus that came up meanwhile keeps its socket: EADDRINUSE).
+result<void> place_socket(int fd, const std::string& path, mode_t mode, std::optional<unsigned> group) {
+    const auto slash = path.find_last_of('/');
+    const std::string dir = slash == std::string::npos ? "." : path.substr(0, std::max<std::size_t>(slash, 1));
+    auto sys_fail = [&path](int err) {
+        return fail(bind_status(-err), "cannot bind " + path + ": " + std::strerror(err));
+    };
+    std::string tmp = dir + "/.tagbus-XXXXXX";
+    if (mkdtemp(tmp.data()) == nullptr) return sys_fail(errno);
+    const std::string at = tmp + "/s";  // shorter than any socket name Salt uses
+    auto cleanup = [&] {
+        unlink(at.c_str());
+        rmdir(tmp.c_str());
+    };
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    if (at.size() >= sizeof addr.sun_path) {
+        cleanup();
+        return sys_fail(ENAMETOOLONG);
+    }
+    std::memcpy(addr.sun_path, at.c_str(), at.size());
+    result<void> r;
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+        r = sys_fail(errno);
+    } else if (chmod(at.c_str(), mode) != 0) {
+        r = fail(errc::io, "cannot chmod " + path + ": " + std::strerror(errno));
+    } else if (group && chown(at.c_str(), static_cast<uid_t>(-1), *group) != 0) {
+        r = fail(errc::io, "cannot change the group of " + path + " to " + std::to_string(*group) + ": " +
+                               std::strerror(errno));
+    } else if (listen(fd, SOMAXCONN) != 0) {
+        r = sys_fail(errno);
+    } else if (renameat2(AT_FDCWD, at.c_str(), AT_FDCWD, path.c_str(), RENAME_NOREPLACE) != 0) {
+        int err = errno;
+        // A file system without RENAME_NOREPLACE: a hard link is just as atomic and as careful.
+        if ((err == EINVAL || err == ENOSYS) && link(at.c_str(), path.c_str()) == 0) err = 0;
+        else if (err == EINVAL || err == ENOSYS) err = errno;
+        if (err != 0) r = sys_fail(err == EEXIST ? EADDRINUSE : err);
+    }
+    cleanup();
+    return r;
 }
 
 /// Salt deletes whatever is at a socket path before binding. We first make sure no bus answers
@@ -749,32 +796,16 @@ result<void> detail::server_state::bind(const endpoint& ep, bool pub_side) {
         if (::bind(l->fd, reinterpret_cast<sockaddr*>(&addr), v6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in)) != 0)
             return sys_fail(errno);
     } else {
-        sockaddr_un addr{};
-        addr.sun_family = AF_UNIX;
-        if (ep.path.size() >= sizeof addr.sun_path) return sys_fail(ENAMETOOLONG);
-        std::memcpy(addr.sun_path, ep.path.c_str(), ep.path.size());
+        if (ep.path.size() >= sizeof(sockaddr_un::sun_path)) return sys_fail(ENAMETOOLONG);
         l->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (l->fd < 0) return sys_fail(errno);
-        // Created under umask 0177 as Salt does: the socket is never reachable with a wider mode,
-        // not even between bind() and chmod().
-        mode_t old = umask(0177);
-        const int rc = ::bind(l->fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-        const int err = errno;
-        umask(old);
-        if (rc != 0) return sys_fail(err);
+        auto placed = detail::place_socket(l->fd, ep.path, opts.group ? 0660 : 0600, opts.group);
+        if (!placed) return placed.error();
         struct stat st {};
         if (lstat(ep.path.c_str(), &st) == 0) created.push_back({ep.path, st.st_dev, st.st_ino});
-        mode_t mode = opts.group ? 0660 : 0600;
-        if (chmod(ep.path.c_str(), mode) != 0) {
-            return fail(errc::io, "cannot chmod " + ep.path + ": " + std::strerror(errno));
-        }
-        if (opts.group && chown(ep.path.c_str(), static_cast<uid_t>(-1), *opts.group) != 0) {
-            return fail(errc::io, "cannot change the group of " + ep.path + " to " + std::to_string(*opts.group) +
-                                        ": " + std::strerror(errno));
-        }
     }
-    // A busy TCP port may show only at listen().
-    if (listen(l->fd, SOMAXCONN) != 0) return sys_fail(errno);
+    // A busy TCP port may show only at listen() (a Unix socket listens before it is in place).
+    if (ep.tcp && listen(l->fd, SOMAXCONN) != 0) return sys_fail(errno);
     if (int rc = uv_poll_init(loop, &l->h, l->fd); rc < 0)
         return fail(detail::bind_status(rc), "cannot bind " + ep.describe() + ": " + detail::reason(rc));
     l->h.data = l;

@@ -87,8 +87,10 @@ public:
     /// it (ours, 0750, of our own group) is given it. Refuses when a live bus answers on the pub
     /// or pull socket (errc::unavailable: "a bus is already running on X"), replaces stale
     /// socket files (never a file that is not a socket, never through a symbolic link), binds
-    /// pull then pub under umask 0177 and sets their mode (0600, or 0660 and the group for both
-    /// with `group`). Errors name the path and the reason: a busy address is errc::unavailable
+    /// pull then pub, each with its mode (0600, or 0660 and the group for both with `group`)
+    /// before it appears at its path, listening (bound in a private folder next to it and renamed
+    /// into place; the process's umask is never touched, so a program's other threads are not
+    /// affected). Errors name the path and the reason: a busy address is errc::unavailable
     /// ("cannot bind X: Address already in use"); every file-system problem, permissions
     /// included, is errc::io ("cannot create directory X: Permission denied"). On error no
     /// socket of this server is left bound. Keeps one spare descriptor: at the open files limit
