@@ -7,6 +7,8 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,6 +16,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -172,6 +175,27 @@ std::string tag_of(const result<std::optional<event>>& r) {
     return *r ? (*r)->tag : std::string("(none)");
 }
 
+/// Writes one event body to the bus's pull socket in Salt's legacy framing, {"head": {}, "body":
+/// <bin>}, byte by byte as msgpack-python packs it: what a writer outside the library can send.
+void push_raw(const std::string& sock_dir, const std::string& body) {
+    REQUIRE(body.size() < 256);
+    std::string frame = "\x82\xa4" "head" "\x80\xa4" "body" "\xc4";
+    frame += static_cast<char>(body.size());
+    frame += body;
+    int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    const std::string path = sock_dir + "/master_event_pull.ipc";
+    std::memcpy(addr.sun_path, path.c_str(), path.size());
+    REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    REQUIRE(::write(fd, frame.data(), frame.size()) == static_cast<ssize_t>(frame.size()));
+    ::shutdown(fd, SHUT_WR);
+    char c;
+    (void)::read(fd, &c, 1);  // the bus closes its end once it has read the frame
+    ::close(fd);
+}
+
 }  // namespace
 
 TEST_CASE("destination: resolution and describe()") {
@@ -241,6 +265,77 @@ TEST_CASE("get_event returns the event fired, with Salt's _stamp added to the da
     CHECK((*r)->tag == "myco/test");
     CHECK(field((*r)->data, "foo") == value("bar"));
     CHECK(field((*r)->data, "_stamp").str() != nullptr);
+}
+
+TEST_CASE("an event that cannot be decoded is nullopt, as Salt's None, counted with its reason; the next one is read") {
+    fixture f;
+    auto l = f.open();
+    CHECK(l.undecodable() == 0);
+    push_raw(f.sock_dir, std::string("bad/event\n\n" "\xc1", 12));  // 0xc1: never valid msgpack
+    f.fire("good/event");
+    auto bad = l.get_event(5s, "bad/");
+    REQUIRE(bad);
+    CHECK(!*bad);
+    CHECK(!l.interrupted());
+    CHECK(l.undecodable() == 1);
+    CHECK(l.undecodable_reason() == "event data is not valid msgpack: invalid msgpack byte 0xc1 at offset 0");
+    CHECK(tag_of(l.get_event(5s, "good/")) == "good/event");
+    CHECK(l.undecodable() == 1);
+}
+
+TEST_CASE("fire_options::stamp false: the data goes with the _stamp it has, or none") {
+    fixture f;
+    auto l = f.open();
+    fire_options o;
+    o.stamp = false;
+    map_t recorded{member{value("a"), value(1)}, member{value("_stamp"), value("2001-02-03T04:05:06.000007")}};
+    REQUIRE(fire_event(f.dest, "kept/one", value(recorded), o));
+    auto s = sender::open(f.dest, o);
+    REQUIRE(s);
+    REQUIRE(s->fire("kept/two", value(map_t{member{value("b"), value(2)}})));
+    REQUIRE(s->close());
+    auto one = l.get_event(5s, "kept/one");
+    REQUIRE(one);
+    REQUIRE(*one);
+    CHECK((*one)->data == value(recorded));
+    auto two = l.get_event(5s, "kept/two");
+    REQUIRE(two);
+    REQUIRE(*two);
+    CHECK((*two)->data == value(map_t{member{value("b"), value(2)}}));
+}
+
+TEST_CASE("destination_options::opts: a program's Salt options are read instead of the config files") {
+    temp_dir dir;
+    {
+        std::ofstream master(dir.path + "/etc/master");
+        master << "sock_dir: /from/the/file\nipc_mode: ipc\n";
+        std::ofstream minion(dir.path + "/etc/minion");
+        minion << "id: from-the-file\n";
+    }
+    destination_options o;
+    o.config_dir = dir.path + "/etc";
+    o.opts = map_t{member{value("sock_dir"), value(dir.path + "/opts")}, member{value("ipc_mode"), value("tcp")},
+                   member{value("tcp_master_pub_port"), value(14512)}, member{value("tcp_master_pull_port"), value(14513)},
+                   member{value("max_event_size"), value(4096)}};
+    auto m = destination::resolve(o);
+    REQUIRE(m);
+    CHECK(m->sock_dir() == dir.path + "/opts");
+    CHECK(m->pub_address() == "tcp://127.0.0.1:14512");
+    CHECK(m->pull_address() == "tcp://127.0.0.1:14513");
+    CHECK(m->max_event_size() == 4096);
+    // A minion's socket names from the id and hash_type in the options (hashlib.md5(b"web1"): e694aa37ab...).
+    o.node = node_kind::minion;
+    o.opts = map_t{member{value("sock_dir"), value(dir.path + "/opts")}, member{value("id"), value("web1")},
+                   member{value("hash_type"), value("md5")}};
+    auto mi = destination::resolve(o);
+    REQUIRE(mi);
+    CHECK(mi->pub_address() == dir.path + "/opts/minion_event_e694aa37ab_pub.ipc");
+    // A bad value is named as in a file, with the options for where it came from.
+    o.opts = map_t{member{value("hash_type"), value("nope")}};
+    auto bad = destination::resolve(o);
+    REQUIRE(!bad);
+    CHECK(bad.error().code == errc::config);
+    CHECK(bad.error().message == "invalid hash_type 'nope' in the options (expected a hashlib name such as sha256)");
 }
 
 TEST_CASE("match types, as SALT-WIRE §5's table") {
@@ -356,6 +451,11 @@ TEST_CASE("interrupt() from another thread ends a wait that would last forever; 
     auto early = l.get_event(0ms, "never/");  // 0: forever
     REQUIRE(early);
     CHECK(!*early);
+    CHECK(l.interrupted());
+    auto timed_out = l.get_event(10ms, "never/");
+    REQUIRE(timed_out);
+    CHECK(!*timed_out);
+    CHECK(!l.interrupted());  // a wait that ran out is not an interruption
     // From another thread, before or during the wait (both orders must end it).
     std::thread t([&] { l.interrupt(); });
     auto r = l.get_event(0ms, "never/");

@@ -11,6 +11,7 @@
 #include "tagbus/export.hpp"
 #include "tagbus/node.hpp"
 #include "tagbus/result.hpp"
+#include "tagbus/value.hpp"
 
 namespace tagbus::inline v0 {
 
@@ -28,6 +29,12 @@ struct destination_options {
     /// How the caller picks another sock_dir, ending the message for an unsafe one ("...; remove
     /// it or choose another sock_dir"); the tools say "choose another with --sock-dir".
     std::string choose_other_sock_dir = "choose another sock_dir";
+    /// Salt's options as a program already holds them (the dict salt.config returns): when given,
+    /// they are read instead of the config files, which are not opened. The keys used: sock_dir,
+    /// id, hash_type, ipc_mode, ipv6, tcp_pub_port / tcp_pull_port (minion),
+    /// tcp_master_pub_port / tcp_master_pull_port (master), max_event_size, framing, root_dir,
+    /// cachedir, file_client, master_type. A sock_dir above still beats theirs.
+    std::optional<map_t> opts;
 };
 
 class TAGBUS_API destination {

@@ -18,6 +18,10 @@ namespace tagbus::inline v0 {
 struct fire_options {
     /// Bounds the connect and every wait for the bus, counted as time without progress.
     std::chrono::milliseconds timeout{5000};
+    /// Whether each event gets its `_stamp` (the time it is fired), as Salt's fire_event does.
+    /// false: the data is sent with the `_stamp` it already has, or none (a program that stamped
+    /// it itself, a replay of recorded events). Lines (sender::fire_line) are always stamped.
+    bool stamp = true;
 };
 
 /// Fires one event on the destination's bus (its pull socket), as salt.utils.event's fire_event

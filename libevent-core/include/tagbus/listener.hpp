@@ -57,12 +57,18 @@ public:
     /// flag and calls uv_async_send, which libuv documents as async-signal-safe).
     void interrupt();
 
+    /// Whether the last get_event returned nullopt because of interrupt().
+    bool interrupted() const;
     bool connected() const;
     /// How many times the connection was lost and made again: each is a gap, since events fired
     /// meanwhile are gone (Salt has no replay). The pending queue is cleared at each loss.
     std::uint64_t gaps() const;
     std::size_t pending() const;
     std::uint64_t pending_dropped() const;
+    /// How many matching events could not be decoded (each a nullopt from get_event, as Salt's
+    /// None), and why the last one could not ("truncated msgpack at byte 12"), for a warning.
+    std::uint64_t undecodable() const;
+    const std::string& undecodable_reason() const;
     static constexpr std::size_t max_pending = 10000;
 
     struct impl;

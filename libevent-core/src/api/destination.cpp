@@ -18,6 +18,7 @@ config_request to_config_request(const destination_options& o) {
     req.framing = o.framing;
     req.ipc_mode = o.ipc_mode;
     req.given_by = o.given_by;
+    req.opts = o.opts;
     return req;
 }
 

@@ -25,17 +25,29 @@ bool is_stamp_key(const value& key) {
 }
 
 result<void> stamped_body(std::string_view tag, const value& data, std::size_t max_event_size, std::string& body,
-                          trim_report* report) {
+                          trim_report* report, bool stamp_it = true) {
     if (auto ok = check_tag(tag); !ok) return ok.error();
     const map_t* m = data.map();
     if (!m) return fail(errc::data, "event data must be a map, not " + std::string(kind_name(data)));
+    body.assign(tag);
+    body.append("\n\n");
+    const std::size_t head = body.size();
+    if (!stamp_it) {  // the data carries the _stamp it is to be sent with
+        pack(data, body);
+        if (body.size() - head + 33 <= max_event_size) {
+            if (report) *report = trim_report{};
+            return {};
+        }
+        value copy = data;
+        auto b = encode_body(tag, copy, max_event_size, false, report);
+        if (!b) return b.error();
+        body = std::move(*b);
+        return {};
+    }
     const std::string& stamp = detail::stamp_now();
     std::size_t stamps = 0;
     for (const member& kv : *m)
         if (is_stamp_key(kv.key)) ++stamps;
-    body.assign(tag);
-    body.append("\n\n");
-    const std::size_t head = body.size();
     if (stamps <= 1) {
         detail::pack_len(body, m->size() + (stamps == 0 ? 1 : 0), 0x80, 16, 0, 0xde, 0xdf);
         for (const member& kv : *m) {
@@ -64,7 +76,7 @@ result<void> stamped_body(std::string_view tag, const value& data, std::size_t m
 result<void> fire_event(const destination& to, std::string_view tag, const value& data, const fire_options& o) try {
     const auto& d = to.details();
     std::string body;
-    if (auto r = stamped_body(tag, data, d.cfg.max_event_size, body, nullptr); !r) return r.error();
+    if (auto r = stamped_body(tag, data, d.cfg.max_event_size, body, nullptr, o.stamp); !r) return r.error();
     std::string frame;
     append_frame(frame, body, d.cfg.pull_framing);
     auto pub = publisher::connect(d.eps.pull, o.timeout);
@@ -93,6 +105,7 @@ struct sender::impl {
     framing frames = framing::legacy;
     std::size_t max_event_size = 0;
     std::chrono::milliseconds timeout{0};
+    bool stamp = true;
     std::string body;   // the last event's
     std::string frame;  // scratch
     std::uint64_t count = 0;
@@ -119,6 +132,7 @@ result<sender> sender::open(const destination& to, const fire_options& o) try {
     s.p_->frames = d.cfg.pull_framing;
     s.p_->max_event_size = d.cfg.max_event_size;
     s.p_->timeout = o.timeout;
+    s.p_->stamp = o.stamp;
     auto pub = publisher::connect(d.eps.pull, o.timeout);
     if (!pub) return pub.error();
     s.p_->pub.emplace(std::move(*pub));
@@ -133,7 +147,7 @@ failure closed() { return {errc::internal, "the sender is closed"}; }
 
 result<void> sender::fire(std::string_view tag, const value& data, trim_report* trimmed) try {
     if (!p_ || !p_->pub) return closed();
-    if (auto r = stamped_body(tag, data, p_->max_event_size, p_->body, trimmed); !r) return r;
+    if (auto r = stamped_body(tag, data, p_->max_event_size, p_->body, trimmed, p_->stamp); !r) return r;
     return p_->queue();
 } catch (const std::exception& e) {
     return fail(errc::internal, std::string("internal error while firing an event: ") + e.what());

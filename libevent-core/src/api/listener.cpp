@@ -57,7 +57,15 @@ struct listener::impl {
     std::atomic<bool> interrupt{false};
     bool interrupted = false;  // the last get_event ended because of interrupt()
     bool connected = false;
-    std::uint64_t gaps = 0, dropped = 0;
+    std::uint64_t gaps = 0, dropped = 0, bad = 0;
+    std::string bad_reason;
+
+    // Salt's answer for an event it cannot decode: None, counted and explained.
+    std::optional<event> undecodable(const failure& why) {
+        ++bad;
+        bad_reason = why.message;
+        return std::nullopt;
+    }
 
     void on_body(std::string_view body) {
         if (!want || answered) {
@@ -109,10 +117,10 @@ struct listener::impl {
         while (!inbox.empty()) {
             const std::string_view body = inbox.pop();
             auto parts = split_body(body);
-            if (!parts) return std::optional<event>();
+            if (!parts) return undecodable(parts.error());
             if (m(parts->first)) {
                 auto ev = decode_body(body);
-                if (!ev) return std::optional<event>();
+                if (!ev) return undecodable(ev.error());
                 return std::optional<event>(std::move(*ev));
             }
             if (subscribed(parts->first)) keep(std::string(body));
@@ -126,7 +134,7 @@ struct listener::impl {
             if (!parts || !m(parts->first)) continue;
             auto ev = decode_body(*it);
             waiting.erase(it);
-            if (!ev) return std::optional<event>();
+            if (!ev) return undecodable(ev.error());
             return std::optional<event>(std::move(*ev));
         }
         return std::nullopt;
@@ -235,10 +243,13 @@ void listener::interrupt() {
     p_->loop.wake();
 }
 
+bool listener::interrupted() const { return p_->interrupted; }
 bool listener::connected() const { return p_->connected; }
 std::uint64_t listener::gaps() const { return p_->gaps; }
 std::size_t listener::pending() const { return p_->waiting.size(); }
 std::uint64_t listener::pending_dropped() const { return p_->dropped; }
+std::uint64_t listener::undecodable() const { return p_->bad; }
+const std::string& listener::undecodable_reason() const { return p_->bad_reason; }
 
 bool event_range::next() {
     for (;;) {

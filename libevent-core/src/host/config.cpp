@@ -476,22 +476,28 @@ result<bus_config> resolve_config(const config_request& req, const environment& 
         if (!S_ISDIR(st.st_mode))
             return fail(errc::config, "cannot read config folder " + config_dir + ": " + std::strerror(ENOTDIR));
     }
-    const std::string main_file = detail::join(config_dir, node);
-    auto base = detail::load_file(main_file);
-    if (!base) return base.error();
     detail::layer all;
-    if (*base) {
-        all = std::move(**base);
-        cfg.config_file = main_file;
+    if (req.opts) {
+        all.opts = *req.opts;
+        for (const member& kv : all.opts)
+            if (const std::string* k = kv.key.str()) all.from[*k] = "the options";
+    } else {
+        const std::string main_file = detail::join(config_dir, node);
+        auto base = detail::load_file(main_file);
+        if (!base) return base.error();
+        if (*base) {
+            all = std::move(**base);
+            cfg.config_file = main_file;
+        }
+        const value default_include(node + ".d/*.conf");
+        const value* di = detail::find(all.opts, "default_include");
+        auto inc1 = detail::include_config(di ? di : &default_include, main_file, "default_include", env, 0);
+        if (!inc1) return inc1.error();
+        auto inc2 = detail::include_config(detail::find(all.opts, "include"), main_file, "include", env, 0);
+        if (!inc2) return inc2.error();
+        detail::update(all, *inc1);
+        detail::update(all, *inc2);
     }
-    const value default_include(node + ".d/*.conf");
-    const value* di = detail::find(all.opts, "default_include");
-    auto inc1 = detail::include_config(di ? di : &default_include, main_file, "default_include", env, 0);
-    if (!inc1) return inc1.error();
-    auto inc2 = detail::include_config(detail::find(all.opts, "include"), main_file, "include", env, 0);
-    if (!inc2) return inc2.error();
-    detail::update(all, *inc1);
-    detail::update(all, *inc2);
     const detail::options o{all, std::nullopt};
 
     // sock_dir (DESIGN.md, "Where sock_dir comes from").

@@ -35,6 +35,9 @@ struct config_request {
     std::optional<std::string> framing;     ///< --framing
     std::optional<std::string> ipc_mode;    ///< --ipc-mode (ipc | tcp)
     std::string given_by = "command line";  ///< the source named for a given sock_dir / id
+    /// Salt's options as a program already holds them (salt.config's dict): read instead of the
+    /// config files, which are then not opened (config_dir only locates minion_id).
+    std::optional<map_t> opts;
 };
 
 /// The process environment and host facts, injectable for tests.

@@ -393,6 +393,14 @@ struct publisher::impl {
     }
 
     result<void> flush() {
+        // Nothing in flight: one write() now, no loop turn (a caller flushing every event, as
+        // the Python module's fire_event does, pays one system call for each).
+        if (!writing && !err && !pending.empty()) {
+            uv_buf_t buf = uv_buf_init(pending.data(), static_cast<unsigned>(pending.size()));
+            const int n = uv_try_write(stream(), &buf, 1);
+            if (n > 0) pending.erase(0, static_cast<std::size_t>(n));
+            else if (n < 0 && n != UV_EAGAIN) write_failed(n);
+        }
         while (!err && (writing || !pending.empty())) {
             if (!writing) {
                 start_write();
