@@ -12,9 +12,10 @@ cd "$(dirname "$0")"
 
 packages=(g++ meson ninja-build pkg-config cmake libuv1-dev nlohmann-json3-dev libyaml-cpp-dev
           libcli11-dev doctest-dev libpcre2-dev libssl-dev python3 python3-msgpack python3-yaml
-          bash-completion zsh man-db)
-# `test` also builds the fuzz targets with clang's libFuzzer.
-test_packages=(clang libclang-rt-14-dev)
+          python3-dev pybind11-dev bash-completion zsh man-db)
+# `test` also builds the fuzz targets with clang's libFuzzer, and runs the Python module's tests
+# with pytest.
+test_packages=(clang libclang-rt-14-dev python3-pytest)
 
 install_missing() {
     local missing=()
@@ -202,7 +203,7 @@ test_all() {
     local rc=0 secs=${TAGBUS_FUZZ_SECONDS:-30}
     local dirs=(build)
     phase "build"
-    build_in build
+    build_in build -Dpython=enabled
     phase "test suite"
     suite build || rc=1
 
@@ -214,7 +215,7 @@ test_all() {
     export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
     phase "ASan+UBSan build"
     build_in build-asan -Ddebug=true -Doptimization=g -Db_sanitize=address,undefined -Db_lundef=false \
-        -Dprefer_static=false
+        -Dprefer_static=false -Dpython=enabled
     phase "ASan+UBSan test suite"
     suite build-asan --timeout-multiplier 3 || rc=1
     dirs+=(build-asan)
@@ -245,7 +246,7 @@ case "${1:-}" in
     run)
         if [ -z "${DEV_SH_BIN:-}" ]; then
             install_missing "${packages[@]}"
-            build_in build
+            build_in build -Dpython=enabled
         fi
         run
         ;;

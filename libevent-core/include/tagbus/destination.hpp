@@ -51,6 +51,11 @@ public:
     const std::string& sock_dir_source() const;
     /// The config's max_event_size: larger events are trimmed as Salt trims them.
     std::size_t max_event_size() const;
+    /// A minion's id, which names its sockets (empty for a master whose config sets none).
+    const std::string& id() const;
+    /// Every key the config files (or the given opts) set, later files winning: what a program
+    /// that wants the rest of Salt's options reads.
+    const map_t& config() const;
     /// Two lines for a verbose mode: "node master, sock_dir /run/x (from TAGBUS_SOCK_DIR)" and
     /// "pub /run/x/master_event_pub.ipc, pull /run/x/master_event_pull.ipc".
     std::string describe() const;

@@ -36,6 +36,8 @@ node_kind destination::node() const { return p_->cfg.node; }
 const std::string& destination::sock_dir() const { return p_->cfg.sock_dir; }
 const std::string& destination::sock_dir_source() const { return p_->cfg.sock_dir_source; }
 std::size_t destination::max_event_size() const { return p_->cfg.max_event_size; }
+const std::string& destination::id() const { return p_->cfg.id; }
+const map_t& destination::config() const { return p_->cfg.options; }
 
 std::string destination::pull_address() const { return p_->eps.pull.describe(); }
 std::string destination::pub_address() const { return p_->eps.pub.describe(); }
