@@ -29,7 +29,10 @@ def _load(node, path, env_var, default_path, minion_id=None):
         raise ValueError(f"cannot tell which node {path} configures: tagbus reads a config file named "
                          f"'master' or 'minion' (with its {base}.d folder), as Salt installs them")
     node = base
-    dest = _tagbus.Destination(node, config_dir=config_dir, id=minion_id)
+    if os.path.isdir(config_dir):
+        dest = _tagbus.Destination(node, config_dir=config_dir, id=minion_id)
+    else:  # no config at all: Salt's defaults, as Salt's loaders give them for a missing file
+        dest = _tagbus.Destination(node, id=minion_id, opts={})
     opts = dict(_DEFAULTS[node])
     opts.update(dest.config)
     opts["sock_dir"] = dest.sock_dir
