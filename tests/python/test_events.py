@@ -3,6 +3,7 @@ import datetime
 import logging
 import multiprocessing
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -249,6 +250,19 @@ def test_ctrl_c_returns_salts_exit_event(bus):
     p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, env=os.environ)
     try:
         assert read_line(p.stdout.fileno()) == b"waiting\n"
+        # Ctrl-C must come during the wait, not before it: the child's main thread is in the wait
+        # once it sleeps in epoll_wait/epoll_pwait (x86-64 system calls 232/281), as /proc shows.
+        end = time.monotonic() + DEADLINE
+        while True:
+            try:
+                with open(f"/proc/{p.pid}/syscall") as f:
+                    call = f.read().split()[0]
+            except PermissionError:
+                pytest.skip("/proc/PID/syscall needs ptrace rights over the child")
+            if call in ("232", "281"):
+                break
+            assert time.monotonic() < end, f"the child never waited (system call {call})"
+            select.select([], [], [], 0.01)  # a 10 ms poll of the child's state, with a deadline
         p.send_signal(signal.SIGINT)
         assert read_line(p.stdout.fileno()) == b"{'tag': 'salt/event/exit', 'data': {}}\n"
         assert p.wait(timeout=DEADLINE) == 0
