@@ -1,39 +1,19 @@
 """Fixtures for the tagbus Python module's tests: the real event-busd over real sockets, each test
 in its own short temporary folder (a socket path has at most 107 bytes), every wait bounded."""
 import os
-import select
 import shutil
 import signal
 import socket
-import subprocess
 import tempfile
 import time
 
-import msgpack
 import pytest
 
-BIN = os.environ.get("TAGBUS_BIN", os.path.join(os.path.dirname(__file__), "..", "..", "build", "tools"))
-DEADLINE = 20.0  # seconds: never reached when things work
-
-
-def read_line(fd, deadline=DEADLINE):
-    """One line from a pipe, or AssertionError once the deadline passes."""
-    buf = b""
-    end = time.monotonic() + deadline
-    while not buf.endswith(b"\n"):
-        left = end - time.monotonic()
-        assert left > 0, f"no line within {deadline} s (got {buf!r})"
-        r, _, _ = select.select([fd], [], [], left)
-        if r:
-            c = os.read(fd, 1)
-            if not c:
-                break
-            buf += c
-    return buf
+from tb import BIN, DEADLINE, Proc, legacy_frame  # tests/integration's harness
 
 
 class Bus:
-    """event-busd as a child process, ready once its start line is read."""
+    """event-busd as a child process (tests/integration's Proc), ready once its start line is read."""
 
     def __init__(self, root, node="master", extra=(), sock_dir=None):
         self.root = root
@@ -46,21 +26,12 @@ class Bus:
         self.start()
 
     def start(self):
-        self.p = subprocess.Popen(self.args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.PIPE)
-        line = read_line(self.p.stderr.fileno())
+        self.proc = Proc(self.args)
+        line = self.proc.err.readline()
         assert b"event-busd: started the" in line, line
 
     def stop(self, sig=signal.SIGTERM):
-        if self.p.poll() is None:
-            self.p.send_signal(sig)
-            try:
-                self.p.wait(timeout=DEADLINE)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-                self.p.wait()
-        self.p.stderr.close()
-        return self.p.returncode
+        return self.proc.stop(sig)
 
     @property
     def pull_path(self):
@@ -72,7 +43,7 @@ class Bus:
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         s.settimeout(DEADLINE)
         s.connect(self.pull_path)
-        s.sendall(msgpack.packb({"head": {}, "body": body}, use_bin_type=True))
+        s.sendall(legacy_frame(body))
         s.shutdown(socket.SHUT_WR)
         s.recv(1)
         s.close()

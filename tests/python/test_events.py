@@ -5,7 +5,6 @@ import multiprocessing
 import os
 import select
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -14,7 +13,8 @@ import msgpack
 import pytest
 
 import tagbus
-from conftest import DEADLINE, Bus, read_line, synced
+from conftest import DEADLINE, Bus, synced
+from tb import Proc
 
 
 def master(bus, **kw):
@@ -247,15 +247,15 @@ def test_ctrl_c_returns_salts_exit_event(bus):
             f"ev = tagbus.MasterEvent({bus.sock_dir!r})\n"
             "print('waiting', flush=True)\n"
             "print(repr(ev.get_event(wait=0, tag='never/')), flush=True)\n")
-    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, env=os.environ)
+    p = Proc([sys.executable, "-c", code], env=os.environ)
     try:
-        assert read_line(p.stdout.fileno()) == b"waiting\n"
+        assert p.out.readline() == b"waiting\n"
         # Ctrl-C must come during the wait, not before it: the child's main thread is in the wait
         # once it sleeps in epoll_wait/epoll_pwait (x86-64 system calls 232/281), as /proc shows.
         end = time.monotonic() + DEADLINE
         while True:
             try:
-                with open(f"/proc/{p.pid}/syscall") as f:
+                with open(f"/proc/{p.p.pid}/syscall") as f:
                     call = f.read().split()[0]
             except PermissionError:
                 pytest.skip("/proc/PID/syscall needs ptrace rights over the child")
@@ -263,13 +263,11 @@ def test_ctrl_c_returns_salts_exit_event(bus):
                 break
             assert time.monotonic() < end, f"the child never waited (system call {call})"
             select.select([], [], [], 0.01)  # a 10 ms poll of the child's state, with a deadline
-        p.send_signal(signal.SIGINT)
-        assert read_line(p.stdout.fileno()) == b"{'tag': 'salt/event/exit', 'data': {}}\n"
-        assert p.wait(timeout=DEADLINE) == 0
+        p.p.send_signal(signal.SIGINT)
+        assert p.out.readline() == b"{'tag': 'salt/event/exit', 'data': {}}\n"
+        assert p.wait() == 0
     finally:
-        if p.poll() is None:
-            p.kill()
-        p.stdout.close()
+        p.stop(signal.SIGKILL)
 
 
 def _fire_from_child(ev, n, first):

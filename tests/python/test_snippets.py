@@ -2,15 +2,15 @@
 `salt.utils.event` and `salt.client` replaced by `tagbus`. The bus is found through
 TAGBUS_SOCK_DIR, which beats any /etc/salt config (a machine without Salt has none)."""
 import os
-import subprocess
+import signal
 import sys
 
-from conftest import DEADLINE, read_line
+from tb import Proc
 
 
 def run_snippet(code, sock_dir):
     env = dict(os.environ, TAGBUS_SOCK_DIR=sock_dir)
-    return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    return Proc([sys.executable, "-c", code], env=env)
 
 
 def test_from_python_get_event_with_client_config(bus):
@@ -29,7 +29,7 @@ print(sorted(data.items()) if data else data, flush=True)
 """
     p = run_snippet(code, bus.sock_dir)
     try:
-        assert read_line(p.stdout.fileno()) == b"listening\n"
+        assert p.out.readline() == b"listening\n"
         import tagbus
         sender = tagbus.MasterEvent(bus.sock_dir, listen=False)
         line = b""
@@ -38,12 +38,9 @@ print(sorted(data.items()) if data else data, flush=True)
         import select
         while not line:
             assert sender.fire_event({"act": "accept", "id": "web1", "result": True}, "salt/auth")
-            if select.select([p.stdout], [], [], 0.2)[0]:
-                line = read_line(p.stdout.fileno())
+            if select.select([p.out.fd], [], [], 0.2)[0]:
+                line = p.out.readline()
         assert line.startswith(b"[('_stamp', '") and line.endswith(b"('act', 'accept'), ('id', 'web1'), ('result', True)]\n")
-        assert p.wait(timeout=DEADLINE) == 0
+        assert p.wait() == 0
     finally:
-        if p.poll() is None:
-            p.kill()
-        p.stdout.close()
-        p.stderr.close()
+        p.stop(signal.SIGKILL)
