@@ -473,6 +473,43 @@ TEST_CASE("interrupt() from another thread ends a wait that would last forever; 
     CHECK(seen == std::vector<std::string>{"job/1", "job/2"});
 }
 
+TEST_CASE("poll_fd: an outside loop waits on it; it turns readable when an event or interrupt() comes") {
+    fixture f;
+    auto l = f.open();
+    const int fd = l.poll_fd();
+    REQUIRE(fd >= 0);
+    auto readable = [fd](int ms) {
+        pollfd p{fd, POLLIN, 0};
+        return ::poll(&p, 1, ms) == 1 && (p.revents & POLLIN);
+    };
+    // Drain what the connect left, as a caller does: no_block until it gives nothing.
+    for (int i = 0; i < 100; ++i) {
+        auto r = l.get_event(0ms, "", match_type::startswith, true);
+        REQUIRE(r);
+        if (!*r) break;
+    }
+    CHECK(!readable(0));
+    CHECK(l.poll_timeout() != 0);  // nothing due: no busy loop
+    f.fire("outside/1");
+    REQUIRE(readable(5000));
+    std::optional<event> got;
+    for (int i = 0; i < 100 && !got; ++i) {  // the frame may take more than one turn to arrive whole
+        auto r = l.get_event(0ms, "outside/", match_type::startswith, true);
+        REQUIRE(r);
+        if (*r) got = std::move(**r);
+        else REQUIRE(readable(5000));
+    }
+    REQUIRE(got);
+    CHECK(got->tag == "outside/1");
+    std::thread t([&] { l.interrupt(); });
+    t.join();
+    CHECK(readable(5000));
+    auto r = l.get_event(0ms, "never/", match_type::startswith, true);
+    REQUIRE(r);
+    CHECK(!*r);
+    CHECK(l.interrupted());
+}
+
 TEST_CASE("a lost bus: get_event returns within its wait, reconnects when the bus is back, counts the gap, clears the pending queue") {
     fixture f;
     auto l = f.open();

@@ -57,6 +57,14 @@ public:
     /// flag and calls uv_async_send, which libuv documents as async-signal-safe).
     void interrupt();
 
+    /// For a program with its own event loop (asyncio, select, poll): a file descriptor that
+    /// becomes readable when the bus has sent something or interrupt() was called, so that
+    /// get_event(no_block=true) may have an answer. Wait for it at most poll_timeout()
+    /// milliseconds (-1: as long as you like), then call get_event(no_block=true) until it gives
+    /// nothing: the listener's own timers (reconnecting to a bus that went away) run in those
+    /// calls. The descriptor belongs to the listener; never read it or close it.
+    int poll_fd() const;
+    int poll_timeout() const;
     /// Whether the last get_event returned nullopt because of interrupt().
     bool interrupted() const;
     bool connected() const;

@@ -31,6 +31,11 @@ def tagify(suffix="", prefix="", base=SALT):
     return TAGPARTER.join(out)
 
 
+def _settle(future):
+    if not future.done():
+        future.set_result(None)
+
+
 def _port_or_path(address):
     """Salt's puburi/pulluri: the socket path, or in ipc_mode tcp the port as an int."""
     if address.startswith("tcp://"):
@@ -185,6 +190,50 @@ class SaltEvent:
             if data is None:
                 continue
             yield data
+
+    # --- reading on asyncio -------------------------------------------------------------------
+
+    async def aget_event(self, wait=5, tag="", full=False, match_type=None, no_block=False, auto_reconnect=False):
+        """:meth:`get_event` for asyncio: ``await bus.aget_event(tag="salt/job/")``. The same
+        arguments and answers; the wait is a watch on the bus's socket in the running loop, with
+        no thread, so any number of these can wait at once (one per event bus object). Cancel the
+        task to stop waiting."""
+        import asyncio
+
+        match_type = self._match_type(match_type)
+        if self._listener is None:
+            self.connect_pub()
+        listener = self._listener
+        tag = tag or ""
+        full = bool(full)
+        loop = asyncio.get_running_loop()
+        deadline = None if (not wait and not no_block) else loop.time() + float(wait or 0)
+        while True:
+            bad = listener.undecodable
+            ev = listener.get_event(0.0, tag, match_type, True, full)
+            if ev is not None or no_block or listener.interrupted or listener.undecodable != bad:
+                return ev
+            fd, timeout_ms = listener.poll_wait()
+            left = None if deadline is None else deadline - loop.time()
+            if left is not None and left <= 0:
+                return None
+            if timeout_ms >= 0:
+                left = timeout_ms / 1000 if left is None else min(left, timeout_ms / 1000)
+            ready = loop.create_future()
+            loop.add_reader(fd, _settle, ready)
+            try:
+                await asyncio.wait_for(ready, left)
+            except asyncio.TimeoutError:
+                pass
+            finally:
+                loop.remove_reader(fd)
+
+    async def aiter_events(self, tag="", full=False, match_type=None, auto_reconnect=False):
+        """:meth:`iter_events` for asyncio: ``async for data in bus.aiter_events(tag="salt/auth")``."""
+        while True:
+            data = await self.aget_event(wait=0, tag=tag, full=full, match_type=match_type)
+            if data is not None:
+                yield data
 
     def subscribe(self, tag=None, match_type=None):
         """Keeps events matching ``tag`` that arrive while :meth:`get_event` waits for another tag,

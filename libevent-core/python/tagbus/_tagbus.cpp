@@ -452,6 +452,16 @@ public:
     ~py_listener() {
         if (l_ && pid_ != current_pid()) (void)l_.release();  // the parent's: see the class comment
     }
+    /// For an outside event loop (asyncio): the descriptor to wait on and the longest wait in
+    /// milliseconds (-1: none), as listener::poll_fd() and poll_timeout() give them.
+    py::tuple poll_wait() {
+        std::unique_lock lock(busy_, std::try_to_lock);
+        if (!lock) throw std::runtime_error("another thread is already waiting on this event bus object");
+        if (current_pid() != pid_) open();
+        return py::make_tuple(l_->poll_fd(), l_->poll_timeout());
+    }
+    bool interrupted() const { return l_->interrupted(); }
+    std::uint64_t undecodable_count() const { return l_->undecodable(); }
     void interrupt() { l_->interrupt(); }
     bool connected() const { return l_->connected(); }
     std::uint64_t gaps() const { return l_->gaps(); }
@@ -539,8 +549,9 @@ public:
 
     static void stamp(py::handle data) {
         const std::string st = tagbus::format_stamp(std::chrono::system_clock::now());
+        static PyObject* const key = PyUnicode_InternFromString("_stamp");  // made once, kept for the process
         py::str s(st);
-        if (PyObject_SetItem(data.ptr(), py::str("_stamp").ptr(), s.ptr()) != 0) throw py::error_already_set();
+        if (PyObject_SetItem(data.ptr(), key, s.ptr()) != 0) throw py::error_already_set();
     }
 
 private:
@@ -661,7 +672,10 @@ PYBIND11_MODULE(_tagbus, m) {
         .def("interrupt", &py_listener::interrupt)
         .def_property_readonly("connected", &py_listener::connected)
         .def_property_readonly("gaps", &py_listener::gaps)
-        .def_property_readonly("pending", &py_listener::pending);
+        .def_property_readonly("pending", &py_listener::pending)
+        .def("poll_wait", &py_listener::poll_wait)
+        .def_property_readonly("interrupted", &py_listener::interrupted)
+        .def_property_readonly("undecodable", &py_listener::undecodable_count);
 
     py::class_<py_sender>(m, "Sender")
         .def(py::init<const py_destination&, double>())

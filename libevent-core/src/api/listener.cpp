@@ -6,6 +6,8 @@
 #include <exception>
 #include <vector>
 
+#include <uv.h>
+
 #include "api/destination_impl.hpp"
 #include "net/client.hpp"
 #include "net/loop.hpp"
@@ -242,6 +244,9 @@ void listener::interrupt() {
     p_->interrupt = true;
     p_->loop.wake();
 }
+
+int listener::poll_fd() const { return uv_backend_fd(static_cast<uv_loop_t*>(p_->loop.native())); }
+int listener::poll_timeout() const { return uv_backend_timeout(static_cast<uv_loop_t*>(p_->loop.native())); }
 
 bool listener::interrupted() const { return p_->interrupted; }
 bool listener::connected() const { return p_->connected; }
