@@ -369,3 +369,40 @@ def test_tagify():
     assert tagbus.tagify(["20240501", "ret", "web1"], "job") == "salt/job/20240501/ret/web1"
     assert tagbus.tagify("x", "custom", base="myco") == "myco/custom/x"
     assert tagbus.tagify() == "salt"
+
+
+def test_batch_queues_then_confirms_every_event_in_order(bus):
+    ev = master(bus)
+    sender = tagbus.MasterEvent(bus.sock_dir, listen=False)
+    with sender.batch():
+        for i in range(5000):
+            assert sender.fire_event({"i": i}, "batch/x")
+        with sender.batch():  # nested: the outer block confirms
+            assert sender.fire_event({"i": 5000}, "batch/x")
+        assert sender.cpush  # still open inside the outer block
+    assert not sender.cpush  # closed at the end, once the bus had read everything
+    got = [ev.get_event(wait=DEADLINE, tag="batch/x")["i"] for _ in range(5001)]
+    assert got == list(range(5001))
+    assert sender.fire_event({"after": 1}, "batch/after")  # usable afterwards, one write per call again
+    assert ev.get_event(wait=DEADLINE, tag="batch/after")["after"] == 1
+
+
+def test_batch_end_raises_when_the_bus_did_not_read_everything(bus):
+    sender = tagbus.MasterEvent(bus.sock_dir, listen=False)
+    with pytest.raises(tagbus.Error):
+        with sender.batch():
+            assert sender.fire_event({"i": 0}, "batch/x")
+            bus.stop(signal.SIGKILL)  # gone before the queue is confirmed
+            for i in range(1, 100):
+                sender.fire_event({"i": i}, "batch/x")
+
+
+def test_batch_end_raises_when_a_write_failed_during_the_batch(bus):
+    sender = tagbus.MasterEvent(bus.sock_dir, listen=False)
+    with pytest.raises(tagbus.Error, match="may not have reached the bus"):
+        with sender.batch():
+            assert sender.fire_event({"i": 0}, "batch/x")
+            bus.stop(signal.SIGKILL)
+            big = {"pad": "x" * 100000}  # more than a write's worth: written, and failing, at once
+            results = [sender.fire_event(dict(big), "batch/x") for _ in range(20)]
+            assert results[-1] is False  # the loss shows in the calls, and again at the end

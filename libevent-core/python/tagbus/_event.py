@@ -83,6 +83,8 @@ class SaltEvent:
         self._listener = None
         self._sender = None
         self._subscriptions = []
+        self._batching = 0
+        self._batch_lost = False
         if listen:
             self.connect_pub()
 
@@ -167,11 +169,12 @@ class SaltEvent:
         warning on the ``tagbus`` logger. Ctrl-C during the wait returns
         ``{'tag': 'salt/event/exit', 'data': {}}``, as Salt does. A lost bus is connected again
         (``auto_reconnect`` is always on)."""
-        match_type = self._match_type(match_type)
+        if match_type is None:
+            match_type = self.opts.get("event_match_type") or "startswith"  # checked by the listener
         if self._listener is None:
             self.connect_pub()
         try:
-            return self._listener.get_event(float(wait or 0), tag or "", match_type, bool(no_block), bool(full))
+            return self._listener.get_event(wait or 0, tag or "", match_type, no_block, full)
         except KeyboardInterrupt:
             return {"tag": "salt/event/exit", "data": {}}
 
@@ -273,31 +276,70 @@ class SaltEvent:
         """Fires ``data`` (a dict) with ``tag`` on this bus, as Salt does: ``data['_stamp']`` is
         set in your dict, a dict over ``max_event_size`` is trimmed. Returns True once the event
         is written to the bus's socket, False when the bus is not there (or raises
-        :class:`tagbus.Error` with ``raise_errors=True``). ``timeout`` in milliseconds."""
-        if not str(tag):
-            raise ValueError("Empty tag.")
-        if not isinstance(data, MutableMapping):
+        :class:`tagbus.Error` with ``raise_errors=True``). ``timeout`` in milliseconds. Each call
+        is one write to the socket, as Salt's; for many events at once see :meth:`batch`."""
+        if type(tag) is not str or not tag:
+            if not str(tag):
+                raise ValueError("Empty tag.")
+        if type(data) is not dict and not isinstance(data, MutableMapping):
             raise ValueError(f"Dict object expected, not '{data}'.")
         if not self.cpush or self._sender is None or not self._sender.connected:
             if not self.connect_pull(timeout=None if timeout is None else float(timeout) / 1000):
+                if self._batching:
+                    self._batch_lost = True
                 return False
         try:
-            self._sender.fire(data, tag)
+            self._sender.fire(data, tag, not self._batching)
         except Error as exc:
             if exc.kind == "data":
                 raise ValueError(str(exc)) from None
             self.cpush = False
+            if self._batching:
+                self._batch_lost = True  # what the batch queued before went with the connection
             log.debug("firing %r on %s failed: %s", tag, self.pulluri, exc)
             if self.raise_errors:
                 raise
             return False
         return True
 
+    def batch(self):
+        """Beyond Salt: many events at once. Inside ``with bus.batch():``, :meth:`fire_event`
+        queues each event and returns True at once; they go to the bus in large writes. When the
+        block ends (also by an exception), the connection is closed once the bus has read every
+        one of them; if it could not, :class:`tagbus.Error` is raised. Blocks may nest: the
+        outermost one confirms."""
+        return _Batch(self)
+
     def fire_master(self, data, tag, timeout=1000):
         """Salt's fire_master request on this bus: a minion daemon (Salt's, or an event-busd minion
         bus that forwards) sends ``data`` with ``tag`` on to its master."""
         msg = {"tag": tag, "data": data, "events": None, "pretag": None}
         return self.fire_event(msg, "fire_master", timeout)
+
+
+class _Batch:
+    def __init__(self, bus):
+        self.bus = bus
+
+    def __enter__(self):
+        self.bus._batching += 1
+        return self.bus
+
+    def __exit__(self, *exc):
+        bus = self.bus
+        bus._batching -= 1
+        if bus._batching:
+            return False
+        lost, bus._batch_lost = bus._batch_lost, False
+        sender, bus._sender = bus._sender, None
+        bus.cpush = False
+        if sender is not None:
+            sender.close()  # tagbus.Error when the bus did not read everything
+        if lost:
+            raise Error(f"events fired in a batch on {bus.pulluri} may not have reached the bus: "
+                        "the connection failed during the batch (see the fire_event calls that returned False)",
+                        "unavailable")
+        return False
 
 
 class MasterEvent(SaltEvent):

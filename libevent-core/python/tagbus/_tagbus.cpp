@@ -11,6 +11,7 @@
 
 // datetime.h after Python.h (pybind11 includes it)
 #include <datetime.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -376,7 +377,11 @@ py_destination resolve(const std::string& node, std::optional<std::string> sock_
     return py_destination{take(tagbus::destination::resolve(o))};
 }
 
-pid_t current_pid() { return ::getpid(); }
+// The process id, kept current by a fork handler: getpid() is a system call on every
+// get_event and fire otherwise (glibc no longer caches it).
+pid_t cached_pid = ::getpid();
+void refresh_pid() { cached_pid = ::getpid(); }
+pid_t current_pid() { return cached_pid; }
 
 /// Takes `m` with the GIL released: a thread that holds `m` and waits for the GIL must not find
 /// us holding the GIL while we wait for `m`.
@@ -405,6 +410,15 @@ public:
         if (!lock) throw std::runtime_error("another thread is already waiting on this event bus object");
         if (current_pid() != pid_) open();
         using clock = std::chrono::steady_clock;
+        // What has already arrived is taken with the GIL held (no system call when it is in the
+        // inbox); only a wait releases it.
+        {
+            const auto bad_before = l_->undecodable();
+            auto r = l_->get_event(std::chrono::milliseconds(0), tag, type, true);
+            if (!r) raise(r.error());
+            if (*r || no_block || l_->interrupted() || l_->undecodable() != bad_before)
+                return answer(r, full, bad_before);
+        }
         const bool forever = !no_block && wait <= 0;  // Salt: wait=0 waits forever
         const auto deadline = clock::now() + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(wait));
         for (;;) {
@@ -422,21 +436,24 @@ public:
                 r = l_->get_event(slice, tag, type, no_block);
             }
             if (!r) raise(r.error());
-            if (*r) {
-                try {
-                    return event_object(**r, full);
-                } catch (const undecodable& u) {
-                    warn("could not decode an event with tag " + py::repr(py::bytes((*r)->tag)).cast<std::string>() + ": " + u.why);
-                    return py::none();
-                }
-            }
-            if (l_->undecodable() != bad_before) {
-                warn("could not decode an event: " + l_->undecodable_reason());
-                return py::none();
-            }
-            if (no_block || l_->interrupted()) return py::none();
+            if (*r || l_->undecodable() != bad_before || l_->interrupted()) return answer(r, full, bad_before);
             if (PyErr_CheckSignals() != 0) throw py::error_already_set();
         }
+    }
+
+    /// The Python answer for a get_event result: the event, or None (with a warning for an event
+    /// that could not be decoded).
+    py::object answer(const tagbus::result<std::optional<tagbus::event>>& r, bool full, std::uint64_t bad_before) {
+        if (*r) {
+            try {
+                return event_object(**r, full);
+            } catch (const undecodable& u) {
+                warn("could not decode an event with tag " + py::repr(py::bytes((*r)->tag)).cast<std::string>() + ": " + u.why);
+                return py::none();
+            }
+        }
+        if (l_->undecodable() != bad_before) warn("could not decode an event: " + l_->undecodable_reason());
+        return py::none();
     }
 
     void subscribe(const std::string& tag, const std::string& type_word) {
@@ -508,14 +525,15 @@ public:
         pid_ = current_pid();
     }
 
-    /// Salt's fire_event: data["_stamp"] set in the caller's map, then written to the bus.
-    void fire(py::handle data, const std::string& tag) {
+    /// Salt's fire_event: data["_stamp"] set in the caller's map, then written to the bus; with
+    /// `flush` false only queued (written 64 KiB at a time, and by close()).
+    void fire(py::handle data, const std::string& tag, bool flush) {
         auto lock = lock_without_gil(busy_);
         stamp(data);
         value v = to_value(data);
         connect_locked();
         auto r = s_->fire(tag, v);
-        if (r) {
+        if (r && flush) {
             py::gil_scoped_release nogil;
             r = s_->flush();
         }
@@ -636,6 +654,7 @@ py::object unpack_event(py::bytes body) {
 }  // namespace
 
 PYBIND11_MODULE(_tagbus, m) {
+    ::pthread_atfork(nullptr, nullptr, refresh_pid);
     m.doc() = "The C++ half of the tagbus module (libtagbus). Use the `tagbus` package instead.";
     PyDateTime_IMPORT;
     if (!PyDateTimeAPI) throw py::error_already_set();
@@ -680,7 +699,7 @@ PYBIND11_MODULE(_tagbus, m) {
     py::class_<py_sender>(m, "Sender")
         .def(py::init<const py_destination&, double>())
         .def("connect", &py_sender::connect)
-        .def("fire", &py_sender::fire)
+        .def("fire", &py_sender::fire, py::arg("data"), py::arg("tag"), py::arg("flush") = true)
         .def("close", &py_sender::close)
         .def_property_readonly("connected", &py_sender::connected);
 
