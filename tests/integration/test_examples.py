@@ -73,6 +73,37 @@ class ExampleTest(BusTest):
                 self.fire(data, tag)
         return p.p.wait()
 
+    def test_installed_python_module(self):
+        if not glob.glob(os.path.join(BUILD, "libevent-core", "python", "tagbus", "_tagbus*.so")):
+            self.skipTest("the build has no Python module (-Dpython=disabled)")
+        if os.environ.get("TAGBUS_SANITIZE", "none") not in ("", "none"):
+            self.skipTest("a sanitizer build's module runs in tests/python, with the runtimes preloaded")
+        dest = os.path.join(self.inst.root, "dest")
+        pkgs = glob.glob(os.path.join(dest, "**", "dist-packages", "tagbus"), recursive=True)
+        self.assertEqual(len(pkgs), 1, pkgs)
+        pkg = pkgs[0]
+        for name in ("__init__.py", "__init__.pyi", "py.typed", "_event.py"):
+            self.assertTrue(os.path.isfile(os.path.join(pkg, name)), name)
+        self.assertTrue(glob.glob(os.path.join(pkg, "_tagbus.cpython-*.so")))
+        self.assertTrue(glob.glob(os.path.join(pkg, "__pycache__", "_event.cpython-*.pyc")))  # compiled at install
+        self.start_bus()
+        code = ("import pydoc, tagbus\n"
+                "assert tagbus.__file__.startswith(%r), tagbus.__file__\n"
+                "doc = pydoc.render_doc(tagbus.MasterEvent, renderer=pydoc.plaintext)\n"
+                "assert 'get_event' in doc and 'fire_event' in doc and 'aget_event' in doc\n"
+                "bus = tagbus.MasterEvent(%r)\n"
+                "n = 0\n"
+                "while True:\n"
+                "    assert bus.fire_event({'n': n}, 'installed/%%d' %% n)\n"
+                "    got = bus.get_event(wait=0.2, tag='installed/', full=True)\n"
+                "    if got: break\n"
+                "    n += 1\n"
+                "print(got['tag'].split('/')[0], sorted(got['data']))\n") % (pkg, self.sock_dir)
+        env = dict(self.env, PYTHONPATH=os.path.dirname(pkg), PYTHONDONTWRITEBYTECODE="1")
+        r = subprocess.run(["/usr/bin/python3", "-c", code], env=env, capture_output=True, text=True, timeout=DEADLINE)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, "installed ['_stamp', 'n']\n")
+
     def test_installed_files(self):
         dest = os.path.join(self.inst.root, "dest")
         libs = glob.glob(os.path.join(dest, "**", "libtagbus.so.0*"), recursive=True)
