@@ -406,3 +406,31 @@ def test_batch_end_raises_when_a_write_failed_during_the_batch(bus):
             big = {"pad": "x" * 100000}  # more than a write's worth: written, and failing, at once
             results = [sender.fire_event(dict(big), "batch/x") for _ in range(20)]
             assert results[-1] is False  # the loss shows in the calls, and again at the end
+
+
+def test_send_fire_and_grains_as_the_event_module(root):
+    master_dir, minion_dir = os.path.join(root, "m"), os.path.join(root, "n")
+    master = Bus(root, sock_dir=master_dir)
+    minion = Bus(root, node="minion", sock_dir=minion_dir, extra=["--master-sock-dir", master_dir, "--id", "web1"])
+    try:
+        ev = synced(tagbus.MasterEvent(master_dir))
+        opts = {"sock_dir": minion_dir, "id": "web1"}
+        assert tagbus.send("app/deploy", {"ok": 1}, opts=opts, with_grains=True, extra="kw") == "minion_bus"
+        load = ev.get_event(wait=DEADLINE, tag="app/deploy")
+        assert load["id"] == "web1" and load["cmd"] == "_minion_event"
+        assert load["data"]["ok"] == 1 and load["data"]["extra"] == "kw"
+        assert load["data"]["grains"] == tagbus.grains(opts)  # with_grains: the minion's grains
+        assert load["data"]["grains"]["id"] == "web1" and "kernel" in load["data"]["grains"]
+        minion_ev = synced(tagbus.MinionEvent(opts))
+        assert tagbus.fire({"here": True}, "local/one", opts=opts) is True  # event.fire: the minion's own bus
+        assert minion_ev.get_event(wait=DEADLINE, tag="local/one")["here"] is True
+        assert tagbus.fire_master({"up": True}, "to/master", opts=opts) is True
+        assert ev.get_event(wait=DEADLINE, tag="to/master")["data"] == {"up": True}  # the load, as above
+    finally:
+        minion.stop(signal.SIGKILL)
+        master.stop(signal.SIGKILL)
+    with pytest.raises(tagbus.Error) as err:
+        tagbus.fire({"x": 1}, "no/bus", opts=opts)
+    assert err.value.kind == "unavailable"
+    with pytest.raises(tagbus.Error, match="no route to the master"):
+        tagbus.send("no/route", {"x": 1}, opts=dict(opts, master_sock_dir=master_dir))

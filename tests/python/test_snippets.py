@@ -5,6 +5,7 @@ import os
 import signal
 import sys
 
+from conftest import DEADLINE
 from tb import Proc
 
 
@@ -44,3 +45,55 @@ print(sorted(data.items()) if data else data, flush=True)
         assert p.wait() == 0
     finally:
         p.stop(signal.SIGKILL)
+
+
+def test_from_custom_python_scripts_caller_event_send(root):
+    # "import salt.client" swapped for tagbus; a minion bus that forwards fire_master requests to
+    # the master bus, as a Salt minion daemon does
+    import tagbus
+    from conftest import Bus, synced
+
+    master_dir, minion_dir = os.path.join(root, "m"), os.path.join(root, "n")
+    master = Bus(root, sock_dir=master_dir)
+    minion = Bus(root, node="minion", sock_dir=minion_dir, extra=["--master-sock-dir", master_dir])
+    try:
+        ev = synced(tagbus.MasterEvent(master_dir))
+        code = """
+import tagbus
+
+caller = tagbus.Caller()
+
+caller.sminion.functions["event.send"](
+    "myco/myevent/success",
+    {
+        "success": True,
+        "message": "It works!",
+    },
+)
+"""
+        p = run_snippet(code, minion_dir)
+        try:
+            assert p.wait() == 0, p.err.read_until_eof()
+        finally:
+            p.stop(signal.SIGKILL)
+        got = ev.get_event(wait=DEADLINE, tag="myco/myevent/success", full=True)
+        assert got is not None
+        assert got["tag"] == "myco/myevent/success", got
+        # SALT-WIRE §8: through a minion, the master's event data is the whole request load
+        load = got["data"]
+        assert (load["cmd"], load["tag"], load["data"]) == ("_minion_event", "myco/myevent/success",
+                                                            {"success": True, "message": "It works!"})
+        # the same call returns True, and False (logged, as Salt's loader function) with no bus
+        ok = run_snippet("import tagbus\nprint(tagbus.Caller().cmd('event.send', 'myco/again', {'n': 1}))", minion_dir)
+        assert ok.wait() == 0 and ok.out.readline() == b"True\n"
+        ok.stop()
+        assert ev.get_event(wait=DEADLINE, tag="myco/again")["data"] == {"n": 1}
+        minion.stop()
+        master.stop()
+        bad = run_snippet("import tagbus\nprint(tagbus.Caller().cmd('event.send', 'myco/lost', {'n': 1}))", minion_dir)
+        assert bad.wait() == 0 and bad.out.readline() == b"False\n"
+        assert b"event.send failed" in bad.err.read_until_eof()
+        bad.stop()
+    finally:
+        minion.stop(signal.SIGKILL)
+        master.stop(signal.SIGKILL)
