@@ -14,7 +14,7 @@ import tb
 from tb import tool
 
 TOOLS = ["state-event", "event-fire", "event-send", "event-busd"]
-PAGES = [t + ".1" for t in TOOLS] + ["tagbus.7", "libtagbus.3"]
+PAGES = [t + ".1" for t in TOOLS] + ["tagbus.7", "tagbus-python.7", "libtagbus.3"]
 
 SRC = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 BUILD = os.path.dirname(os.path.normpath(os.path.abspath(tb.BIN)))
@@ -149,8 +149,9 @@ class ManPages(unittest.TestCase):
                 text = read(os.path.join(MAN, page))
                 left = re.findall(r'(?m)^\.\\"\s*@include.*$|@[A-Za-z_]+@|^\.so\b.*$', text)
                 self.assertEqual(left, [], "fragments not included, or placeholders not filled")
-                # A program's page says how it exits; the library's page what its calls return.
-                self.assertIn(".SH \"RETURN VALUE\"" if page.endswith(".3") else ".SH \"EXIT STATUS\"", text)
+                # A program's page says how it exits; a library's page (C++ or Python) what its calls return.
+                api = page.endswith(".3") or page == "tagbus-python.7"
+                self.assertIn(".SH \"RETURN VALUE\"" if api else ".SH \"EXIT STATUS\"", text)
 
     def test_tool_pages_have_what_scripts_need(self):
         for t in ["state-event", "event-fire"]:
