@@ -532,10 +532,13 @@ public:
         stamp(data);
         value v = to_value(data);
         connect_locked();
-        auto r = s_->fire(tag, v);
-        if (r && flush) {
+        tagbus::result<void> r;
+        {
+            // Without the GIL: fire() itself waits for the socket once 1 MiB is queued (a batch
+            // to a slow bus), and the other threads must go on meanwhile.
             py::gil_scoped_release nogil;
-            r = s_->flush();
+            r = s_->fire(tag, v);
+            if (r && flush) r = s_->flush();
         }
         if (!r) {
             if (r.error().code != tagbus::errc::data) s_.reset();  // a broken connection: the next fire connects again
