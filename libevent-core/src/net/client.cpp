@@ -73,6 +73,9 @@ struct subscriber_state {
     bool started = false;
     bool stopped = false;
     bool ever_connected = false;
+    bool paused = false;  // reading stopped by pause(true): the bus keeps our events for us
+    bool reading = false;
+    bool linked = false;  // connected (the connect completed) and not lost since
     detail::backoff retry_wait;
     std::optional<event_loop::timer_id> retry;
     detail::sub_conn* conn = nullptr;
@@ -136,6 +139,8 @@ struct subscriber::impl : detail::subscriber_state {
 };
 
 void detail::subscriber_state::drop_conn() {
+    reading = false;
+    linked = false;
     if (conn == nullptr) return;
     conn->owner = nullptr;
     detail::close_node(conn, *detail::as_handle(conn->h));
@@ -179,7 +184,9 @@ void detail::subscriber_state::on_connected(int status) {
     }
     retry_wait.reset();
     decoder = frame_decoder(opts.max_frame);  // a new stream starts at a frame boundary
-    uv_read_start(detail::as_stream(conn->h), detail::on_sub_alloc, detail::on_sub_read);
+    linked = true;
+    reading = !paused;
+    if (reading) uv_read_start(detail::as_stream(conn->h), detail::on_sub_alloc, detail::on_sub_read);
     const bool again = ever_connected;
     ever_connected = true;
     report(again ? link_state::reconnected : link_state::connected, nullptr);
@@ -239,6 +246,19 @@ void subscriber::start() {
 }
 
 void subscriber::stop() { p_->shut(); }
+
+void subscriber::pause(bool on) {
+    auto& s = *p_;
+    s.paused = on;
+    if (!s.linked) return;  // not connected: the connect looks at `paused`
+    if (on && s.reading) {
+        uv_read_stop(detail::as_stream(s.conn->h));
+        s.reading = false;
+    } else if (!on && !s.reading) {
+        uv_read_start(detail::as_stream(s.conn->h), detail::on_sub_alloc, detail::on_sub_read);
+        s.reading = true;
+    }
+}
 
 // ---------------------------------------------------------------------------------------------
 // publisher

@@ -56,6 +56,10 @@ public:
     void start();
     /// Closes the connection and cancels reconnects; no handler is called afterwards.
     void stop();
+    /// Stops reading (true) until called with false: what the bus sends waits in the socket and
+    /// in the bus's queue for us, and the bus applies its own bound. For a consumer whose own
+    /// receivers are all behind (event-api's fan-out hub).
+    void pause(bool on);
 
 private:
     struct impl;
