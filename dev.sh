@@ -12,10 +12,11 @@ cd "$(dirname "$0")"
 
 packages=(g++ meson ninja-build pkg-config cmake libuv1-dev nlohmann-json3-dev libyaml-cpp-dev
           libcli11-dev doctest-dev libpcre2-dev libssl-dev python3 python3-msgpack python3-yaml
-          python3-dev pybind11-dev bash-completion zsh man-db)
-# `test` also builds the fuzz targets with clang's libFuzzer, and runs the Python module's tests
-# with pytest.
-test_packages=(clang libclang-rt-14-dev python3-pytest)
+          python3-dev pybind11-dev libh2o-dev libwslay-dev bash-completion zsh man-db)
+# `test` also builds the fuzz targets with clang's libFuzzer, runs the Python module's tests with
+# pytest, event-api's with curl and openssl (a certificate made per test), and its page in
+# chromium (headless).
+test_packages=(clang libclang-rt-14-dev python3-pytest curl openssl chromium)
 
 install_missing() {
     local missing=()
@@ -203,7 +204,7 @@ test_all() {
     local rc=0 secs=${TAGBUS_FUZZ_SECONDS:-30}
     local dirs=(build)
     phase "build"
-    build_in build -Dpython=enabled
+    build_in build -Dpython=enabled -Devent_api=enabled
     phase "test suite"
     suite build || rc=1
 
@@ -215,7 +216,7 @@ test_all() {
     export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
     phase "ASan+UBSan build"
     build_in build-asan -Ddebug=true -Doptimization=g -Db_sanitize=address,undefined -Db_lundef=false \
-        -Dprefer_static=false -Dpython=enabled
+        -Dprefer_static=false -Dpython=enabled -Devent_api=enabled
     phase "ASan+UBSan test suite"
     suite build-asan --timeout-multiplier 3 || rc=1
     dirs+=(build-asan)
@@ -246,7 +247,7 @@ case "${1:-}" in
     run)
         if [ -z "${DEV_SH_BIN:-}" ]; then
             install_missing "${packages[@]}"
-            build_in build -Dpython=enabled
+            build_in build -Dpython=enabled -Devent_api=enabled
         fi
         run
         ;;
