@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <grp.h>
 #include <pwd.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -401,6 +402,24 @@ result<double> parse_seconds(std::string_view flag, std::string_view text) {
         return fail(errc::invalid, "invalid " + std::string(flag) + " '" + std::string(text) +
                                        "' (expected seconds, e.g. 2 or 0.5)");
     return d;
+}
+
+std::optional<std::string> raise_open_files_limit(unsigned long wanted, std::string_view what) {
+    rlimit lim{};
+    if (getrlimit(RLIMIT_NOFILE, &lim) != 0)
+        return "cannot read the open files limit: " + std::string(std::strerror(errno));
+    std::string why;
+    if (lim.rlim_cur < lim.rlim_max) {
+        const rlimit raised{lim.rlim_max, lim.rlim_max};
+        if (setrlimit(RLIMIT_NOFILE, &raised) == 0) {
+            lim = raised;
+        } else {
+            why = " (cannot raise it to the hard limit " + std::to_string(lim.rlim_max) + ": " + std::strerror(errno) + ")";
+        }
+    }
+    if (lim.rlim_cur >= wanted) return std::nullopt;
+    return "the open files limit (RLIMIT_NOFILE) is " + std::to_string(lim.rlim_cur) + why + ": fewer than " +
+           std::string(what) + " can connect";
 }
 
 }  // namespace tagbus::cli

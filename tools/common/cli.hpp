@@ -49,6 +49,12 @@ void add_words(CLI::App& app, const std::string& description);
 /// With add_words, `words` receives them; an unknown option before "--" is still a usage error.
 std::optional<int> parse(CLI::App& app, int argc, char** argv, std::vector<std::string>* words = nullptr);
 
+/// A daemon holds one descriptor per connection: the soft RLIMIT_NOFILE (often 1024) is raised
+/// to the hard limit, as redis and nginx do. Returns the warning to log when fewer than `wanted`
+/// descriptors are possible ("...: fewer than <what> can connect"); a hard limit too low is worth
+/// one line, not a refusal to start.
+std::optional<std::string> raise_open_files_limit(unsigned long wanted, std::string_view what);
+
 /// Prints "<tool>: <message>" on stderr and returns the exit code for its status. A failure to
 /// reach a bus remembered by use_target gets how to fix it appended (start the bus, the minion
 /// ids whose sockets are there, the modes behind a permission denied).

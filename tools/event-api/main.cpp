@@ -74,7 +74,7 @@ static int tool_main(int argc, char** argv) {
     app.add_flag("--strict", o.strict, "every stream as salt-api's bytes: no ids, replay or keep-alive");
     app.add_option("--ring", o.ring, "events kept for Last-Event-ID replay [10000]")->type_name("N");
     app.add_option("--keepalive", keepalive, "a keep-alive comment every SECONDS; 0: none [15]")->type_name("SECONDS");
-    app.add_option("--max-clients", o.max_clients, "streams served at once [20000]")->type_name("N");
+    app.add_option("--max-clients", o.max_clients, "streams served at once [10000]")->type_name("N");
     app.add_option("--max-header-bytes", o.max_header_bytes, "largest request head [16384]")->type_name("N");
     app.add_option("--rate", o.rate, "requests a second per client address; 0: any [50]")->type_name("N");
     app.add_option("--client-queue", o.client_queue, "bytes a client may fall behind before it is\ndropped [16777216]")
@@ -158,6 +158,9 @@ static int tool_main(int argc, char** argv) {
         return cli::fail(tool, failure{errc::config, "no token source: give --tokens FILE or --salt-token-dir DIR "
                                                      "(or run where the master config names a token_dir)"});
     if (o.verbose && !tokens.salt_token_dir().empty()) cli::say(tool, "Salt tokens from " + tokens.salt_token_dir());
+    // One descriptor per client connection, and --max-clients of them.
+    if (auto warn = cli::raise_open_files_limit(o.max_clients + 1024, std::to_string(o.max_clients) + " clients"))
+        cli::say(tool, "warning: " + *warn);
     return event_api::run_server(tool, o, tokens, *bus);
 }
 

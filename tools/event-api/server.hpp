@@ -24,7 +24,7 @@ struct server_options {
     bool strict = false;
     std::size_t ring = 10000;          ///< events kept for Last-Event-ID replay (0: none)
     std::uint64_t keepalive_ms = 15000;
-    std::size_t max_clients = 20000;   ///< open connections
+    std::size_t max_clients = 10000;   ///< streams at once
     std::size_t max_header_bytes = 16384;
     double rate = 50;                  ///< requests a second per client address (a burst of twice that)
     std::size_t client_queue = 16u << 20;  ///< bytes unwritten before a stream is dropped

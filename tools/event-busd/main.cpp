@@ -4,7 +4,6 @@
 // are bound and accept connections. A minion bus forwards fire_master events to the master bus of
 // the same host (the library's forwarder) when one is configured.
 #include <grp.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -57,31 +56,6 @@ result<void> write_pidfile(const std::string& path) {
         return fail(errc::io, "cannot write pidfile " + path + ": " + std::strerror(err));
     }
     return {};
-}
-
-/// A bus holds one descriptor per connection, and is meant to hold 10,000 subscribers plus their
-/// publishers and its own files. The soft RLIMIT_NOFILE (often 1024) is raised to the hard limit,
-/// as redis and nginx do; a hard limit too low for that is worth one line, not a refusal to start.
-constexpr rlim_t wanted_open_files = 10000 + 1024;
-
-/// The warning to log when the bus cannot have wanted_open_files descriptors; none when it can.
-std::optional<std::string> raise_open_files_limit() {
-    rlimit lim{};
-    if (getrlimit(RLIMIT_NOFILE, &lim) != 0)
-        return "cannot read the open files limit: " + std::string(std::strerror(errno));
-    std::string why;
-    if (lim.rlim_cur < lim.rlim_max) {
-        const rlimit raised{lim.rlim_max, lim.rlim_max};
-        if (setrlimit(RLIMIT_NOFILE, &raised) == 0) {
-            lim = raised;
-        } else {
-            why = " (cannot raise it to the hard limit " + std::to_string(lim.rlim_max) + ": " + std::strerror(errno) +
-                  ")";
-        }
-    }
-    if (lim.rlim_cur >= wanted_open_files) return std::nullopt;
-    return "the open files limit (RLIMIT_NOFILE) is " + std::to_string(lim.rlim_cur) + why +
-           ": fewer than 10000 subscribers can connect";
 }
 
 /// A plain number of bytes, at least 1, for --max-subscriber-buffer, --max-input-buffer and
@@ -195,7 +169,8 @@ static int tool_main(int argc, char** argv) {
     bus_options o;
     if (auto code = read_options(f, *where, o)) return *code;
 
-    const auto open_files_warning = raise_open_files_limit();
+    // One descriptor per connection, for 10,000 subscribers plus their publishers and its files.
+    const auto open_files_warning = cli::raise_open_files_limit(10000 + 1024, "10000 subscribers");
     auto b = bus::open(*where, std::move(o));
     if (!b) return cli::fail(tool, b.error());
     cli::say(tool, "started the " + std::string(to_string(where->node())) + " bus in " + where->sock_dir() + ": " +
