@@ -231,6 +231,7 @@ struct server {
     };
     std::unordered_map<std::string, bucket> buckets;
     bool stopping = false;
+    bool finished = false;
     std::uint64_t events = 0, dropped_clients = 0;
 
     server(const server_options& opts, std::string_view t, token_store& ts, const destination& d)
@@ -829,10 +830,12 @@ struct server {
         self->conns[c->peer] = c;
         h2o_socket_t* sock = h2o_uv_socket_create(reinterpret_cast<uv_stream_t*>(&c->tcp), [](uv_handle_t* h) {
             auto* conn = reinterpret_cast<connection*>(h);
-            auto it = conn->srv->conns.find(conn->peer);
-            if (it != conn->srv->conns.end() && it->second == conn) conn->srv->conns.erase(it);
-            --conn->srv->open_conns;
+            server* srv = conn->srv;
+            auto it = srv->conns.find(conn->peer);
+            if (it != srv->conns.end() && it->second == conn) srv->conns.erase(it);
+            --srv->open_conns;
             delete conn;
+            if (srv->stopping && srv->conns.empty()) srv->finish();
         });
         h2o_accept(&self->accept_ctx, sock);
     }
@@ -966,26 +969,24 @@ struct server {
         log(std::string("serving ") + (ssl ? "https" : "http") + "://" + o.host + ":" + std::to_string(bound_port()) +
             " for the bus at " + so_describe());
         loop.run();
+        dispose();
         return 0;
     }
 
     std::string so_describe() const { return bus.details().eps.pub.describe(); }
 
+    /// SIGTERM: no new connections, every stream ended (its last chunk sent), idle connections
+    /// closed by h2o; what is still open after 2 s is cut, and the loop ends once every
+    /// connection is gone (at the latest a second later).
     void shutdown() {
         sub->stop();
         uv_timer_stop(&tick);
         uv_close(reinterpret_cast<uv_handle_t*>(&tick), nullptr);
         if (listening) uv_close(reinterpret_cast<uv_handle_t*>(&listener), nullptr);
+        listening = false;
         std::vector<stream*> all(streams.begin(), streams.end());
         for (auto* s : all) end_stream(s, false);
-        // Clients that take their last bytes go; a connection still open a moment later is cut.
-        for (auto& [peer, c] : conns) {
-            uv_os_fd_t fd;
-            if (uv_fileno(reinterpret_cast<uv_handle_t*>(&c->tcp), &fd) == 0) ::shutdown(fd, SHUT_RD);
-        }
         h2o_context_request_shutdown(&ctx);
-        uv_timer_stop(&defer_timer);
-        uv_close(reinterpret_cast<uv_handle_t*>(&defer_timer), nullptr);
         for (auto& [n, b] : ring) hub->release(b);
         ring.clear();
         hub->shut();
@@ -994,8 +995,39 @@ struct server {
                 uv_os_fd_t fd;
                 if (uv_fileno(reinterpret_cast<uv_handle_t*>(&c->tcp), &fd) == 0) ::shutdown(fd, SHUT_RDWR);
             }
-            loop.after(500, [this] { loop.stop(); });
+            loop.after(1000, [this] { finish(); });
         });
+        if (conns.empty()) finish();
+    }
+
+    void finish() {
+        if (finished) return;
+        finished = true;
+        uv_timer_stop(&defer_timer);
+        uv_close(reinterpret_cast<uv_handle_t*>(&defer_timer), nullptr);
+        loop.stop();
+    }
+
+    bool timeouts_empty() {
+        for (h2o_timeout_t* t : {&ctx.zero_timeout, &ctx.one_sec_timeout, &ctx.hundred_ms_timeout, &ctx.handshake_timeout,
+                                 &ctx.http1.req_timeout, &ctx.http2.idle_timeout, &ctx.http2.graceful_shutdown_timeout,
+                                 &ctx.proxy.io_timeout})
+            if (!h2o_linklist_is_empty(&t->_entries)) return false;
+        return true;
+    }
+
+    /// After the loop: what h2o and OpenSSL hold is given back, when no connection is left.
+    void dispose() {
+        if (!conns.empty()) return;  // cut at the deadline and not closed yet: the process ends anyway
+        // h2o's own deferred work (its zero and one-second timeouts) must run out first: it
+        // refuses to dispose of a context with entries in them.
+        for (int i = 0; i < 50 && !timeouts_empty(); ++i) loop.poll();
+        if (!timeouts_empty()) return;
+        h2o_context_dispose(&ctx);
+        h2o_config_dispose(&config);
+        if (ssl) SSL_CTX_free(ssl);
+        ssl = nullptr;
+        loop.poll();  // the close callbacks of h2o's timers
     }
 };
 
