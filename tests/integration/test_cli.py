@@ -14,7 +14,12 @@ import tb
 from tb import tool
 
 TOOLS = ["state-event", "event-fire", "event-send", "event-busd"]
-PAGES = [t + ".1" for t in TOOLS] + ["tagbus.7", "tagbus-python.7", "libtagbus.3"]
+if os.path.exists(tool("event-api")):  # an optional build (-Devent_api); dev.sh enables it
+    TOOLS.append("event-api")
+# Each program's man page: section 1 (user commands), but event-api, a system daemon installed in
+# sbin, is in section 8.
+MAN_PAGE = {t: t + ".1" for t in TOOLS} | {"event-api": "event-api.8"}
+PAGES = [MAN_PAGE[t] for t in TOOLS] + ["tagbus.7", "tagbus-python.7", "libtagbus.3"]
 
 SRC = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 BUILD = os.path.dirname(os.path.normpath(os.path.abspath(tb.BIN)))
@@ -106,10 +111,10 @@ class Help(unittest.TestCase):
 
     def test_every_long_option_is_in_the_man_page(self):
         for t in TOOLS:
-            documented = set(LONG_OPTION.findall(man_text(t + ".1")))
+            documented = set(LONG_OPTION.findall(man_text(MAN_PAGE[t])))
             for opt in sorted(self.long_options(t)):
                 with self.subTest(tool=t, option=opt):
-                    self.assertIn(opt, documented, f"{opt} is not in man/{t}.1 (assembled)")
+                    self.assertIn(opt, documented, f"{opt} is not in man/{MAN_PAGE[t]} (assembled)")
 
     def test_every_long_option_is_completed(self):
         for t in TOOLS:
@@ -216,6 +221,8 @@ printf '%s\n' "${COMPREPLY[@]}"
         self.assertEqual(self.complete("state-event", ["--json"]), ["--json-lines"])
         self.assertIn("--framing", self.complete("event-fire", ["--fr"]))
         self.assertIn("--pidfile", self.complete("event-busd", ["--pid"]))
+        self.assertEqual(self.complete("event-api", ["--salt"]), ["--salt-token-dir"])
+        self.assertEqual(self.complete("event-api", ["-"]).count("-c"), 1)
 
     def test_salt_word_value(self):
         # Readline's default COMP_WORDBREAKS holds '=', so for `state-event node=` bash sets
@@ -245,6 +252,9 @@ printf '%s\n' "${COMPREPLY[@]}"
         self.assertEqual(self.complete("event-fire", ["--framing", "p"]), ["prefixed"])
         self.assertEqual(self.complete("event-busd", ["--ipc-mode", "t"]), ["tcp"])
         self.assertIn("root", self.complete("event-busd", ["--group", "roo"]))
+        self.assertEqual(self.complete("event-api", ["--node", "mi"]), ["minion"])
+        self.assertEqual(self.complete("event-api", ["--ipc-mode", "i"]), ["ipc"])
+        self.assertIn("0.0.0.0", self.complete("event-api", ["--host", "0"]))
 
 
 if __name__ == "__main__":

@@ -53,13 +53,18 @@ bool is_dir(const std::string& p) {
 
 }  // namespace
 
+// For the numeric options: CLI11 would wrap a negative number round into a huge unsigned one.
+const CLI::Validator non_negative(
+    [](std::string& v) { return !v.empty() && v.front() == '-' ? std::string("must be 0 or more") : std::string(); },
+    "", "not negative");
+
 static int tool_main(int argc, char** argv) {
     cli::connection_options conn;
     event_api::server_options o;
     std::optional<std::string> host, tokens_file, salt_token_dir, ssl_crt, ssl_key, keepalive;
     std::optional<unsigned> port;
     bool disable_ssl = false, webhook_disable_auth = false;
-    CLI::App app{"Serve a Salt event bus over HTTP as salt-api's /events, /ws and /hook, with a live page.",
+    CLI::App app{"Serve a Salt event bus over HTTP as salt-api does: /events, /ws, /hook, a page.",
                  std::string(tool)};
     cli::setup_app(app);
     app.add_option("--host", host, "address to listen on [rest_cherrypy host, 0.0.0.0]")->type_name("ADDR");
@@ -71,14 +76,15 @@ static int tool_main(int argc, char** argv) {
     app.add_option("--salt-token-dir", salt_token_dir, "Salt's eauth token store [the master's token_dir]")
         ->type_name("DIR");
     app.add_flag("--webhook-disable-auth", webhook_disable_auth, "POST /hook without a token");
-    app.add_flag("--strict", o.strict, "every stream as salt-api's bytes: no ids, replay or keep-alive");
-    app.add_option("--ring", o.ring, "events kept for Last-Event-ID replay [10000]")->type_name("N");
+    app.add_flag("--strict", o.strict, "salt-api's exact bytes: no ids, replay,\nkeep-alive");
+    app.add_option("--ring", o.ring, "events kept for Last-Event-ID replay [10000]")->type_name("N")->check(non_negative);
     app.add_option("--keepalive", keepalive, "a keep-alive comment every SECONDS; 0: none [15]")->type_name("SECONDS");
-    app.add_option("--max-clients", o.max_clients, "streams served at once [10000]")->type_name("N");
-    app.add_option("--max-header-bytes", o.max_header_bytes, "largest request head [16384]")->type_name("N");
-    app.add_option("--rate", o.rate, "requests a second per client address; 0: any [50]")->type_name("N");
+    app.add_option("--max-clients", o.max_clients, "streams served at once [10000]")->type_name("N")->check(non_negative);
+    app.add_option("--max-header-bytes", o.max_header_bytes, "largest request head [16384]")->type_name("N")->check(non_negative);
+    app.add_option("--rate", o.rate, "requests a second per client address; 0: any [50]")->type_name("N")->check(non_negative);
     app.add_option("--client-queue", o.client_queue, "bytes a client may fall behind before it is\ndropped [16777216]")
-        ->type_name("BYTES");
+        ->type_name("BYTES")
+        ->check(non_negative);
     cli::add_connection_options(app, conn, false);
     if (auto code = cli::parse(app, argc, argv)) return *code;
     o.verbose = conn.verbose;
@@ -87,7 +93,6 @@ static int tool_main(int argc, char** argv) {
         if (!k) return cli::fail(tool, k.error());
         o.keepalive_ms = static_cast<std::uint64_t>(*k * 1000.0 + 0.5);
     }
-    if (o.rate < 0) return cli::usage(tool, "--rate must be 0 or more");
 
     auto bus = cli::resolve_destination(tool, conn, node_kind::master);
     if (!bus) return cli::fail(tool, bus.error());
