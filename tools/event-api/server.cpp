@@ -944,8 +944,14 @@ struct server {
         last_keepalive = wall_now();
         uv_timer_start(&tick, on_tick, 1000, 1000);
 
-        if (auto r = setup_tls(); !r) return cli::fail(tool, r.error());
-        if (auto r = listen(); !r) return cli::fail(tool, r.error());
+        if (auto r = setup_tls(); !r) {
+            dispose();
+            return cli::fail(tool, r.error());
+        }
+        if (auto r = listen(); !r) {
+            dispose();
+            return cli::fail(tool, r.error());
+        }
 
         subscriber_options so;
         so.pub = bus.details().eps.pub;
@@ -1019,9 +1025,12 @@ struct server {
     /// After the loop: what h2o and OpenSSL hold is given back, when no connection is left.
     void dispose() {
         if (!conns.empty()) return;  // cut at the deadline and not closed yet: the process ends anyway
-        // h2o's own deferred work (its zero and one-second timeouts) must run out first: it
-        // refuses to dispose of a context with entries in them.
-        for (int i = 0; i < 50 && !timeouts_empty(); ++i) loop.poll();
+        // h2o's own deferred work must run out first (its one-second timeout holds entries for a
+        // second after the last connection): it refuses to dispose of a context otherwise.
+        for (int i = 0; i < 75 && !timeouts_empty(); ++i) {
+            loop.after(20, [this] { loop.stop(); });
+            loop.run();
+        }
         if (!timeouts_empty()) return;
         h2o_context_dispose(&ctx);
         h2o_config_dispose(&config);
