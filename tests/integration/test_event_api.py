@@ -244,6 +244,21 @@ class ApiTest(ApiBase):
                                capture_output=True, timeout=DEADLINE)
             self.assertEqual(r.stdout.decode(), want, q)
 
+    def test_the_masters_token_dir_by_default(self):
+        store = os.path.join(self.dir, "cache", "tokens")
+        os.makedirs(store)
+        now = time.time()
+        with open(os.path.join(store, "beef01"), "wb") as f:
+            f.write(msgpack.packb({"start": now, "expire": now + 3600, "name": "saltdev", "eauth": "pam",
+                                   "token": "beef01"}, use_bin_type=True))
+        with open(os.path.join(self.config_dir, "master"), "w") as f:  # <cachedir>/tokens, as Salt's default
+            f.write("cachedir: %s\n" % os.path.join(self.dir, "cache"))
+        self.start_bus()
+        api = self.start_api(tokens=False)
+        r = subprocess.run([CURL, "-s", "-I", "-o", "/dev/null", "-w", "%{http_code}", api.url + "/events?salt_token=beef01"],
+                           capture_output=True, timeout=DEADLINE)
+        self.assertEqual(r.stdout, b"200")
+
     # --- hook and WebSocket ---------------------------------------------------------------------
 
     def test_hook_fires_salt_apis_data(self):

@@ -407,13 +407,15 @@ struct server {
             close_ws(s);
             return;
         }
-        if (cut_now || s->h2o_busy) {
-            s->end_pending = true;
-            if (cut_now) cut(s->peer);
-            return;
+        if (s->h2o_busy) {
+            s->end_pending = true;  // the last chunk once the current send is done
+        } else {
+            s->done = true;
+            h2o_send(s->req, nullptr, 0, H2O_SEND_STATE_FINAL);
         }
-        s->done = true;
-        h2o_send(s->req, nullptr, 0, H2O_SEND_STATE_FINAL);
+        // A client being dropped is cut off: a send to it may never complete, and nothing else
+        // would make h2o notice. (Over HTTP/2 that ends the client's other streams too.)
+        if (cut_now) cut(s->peer);
     }
 
     void send_sse(stream* s, h2o_iovec_t* v, std::size_t n, std::size_t bytes) {
