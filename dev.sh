@@ -116,7 +116,7 @@ MSG
 
 # ---- test -----------------------------------------------------------------------------------
 
-fuzz_targets=(frame event json yaml config lines)
+fuzz_targets=(frame event json yaml config lines subject)
 declare -A fuzz_result=()
 
 suite() {  # folder, then extra meson test arguments
