@@ -83,6 +83,8 @@ TEST_CASE("subjects that subject_of cannot have made are refused with the reason
     CHECK(!tag_of("p", "p.m.a~41"));   // 'A' escaped needlessly
     CHECK(!tag_of("p", "p.m.a..b"));   // empty token
     CHECK(!tag_of("p", "p.m~ZZ.a"));   // bad escape in the source id
+    CHECK(tag_of("p", "p..a").error().message == "subject 'p..a' has a bad escape in its source id");  // empty: "~"
+    CHECK(tag_of("p", "p.~.a")->source_id.empty());
     CHECK(tag_of("p", "p.m.a~2Eb")->tag == "a.b");
 }
 

@@ -18,7 +18,8 @@ int hex_value(char c) {
 
 // The bytes of one token, or false for a token subject_token could not have written.
 bool unescape(std::string_view token, std::string& out) {
-    if (token == "~") return true;  // an empty part
+    if (token.empty()) return false;  // an empty part is written "~"
+    if (token == "~") return true;
     for (std::size_t i = 0; i < token.size(); ++i) {
         const unsigned char c = static_cast<unsigned char>(token[i]);
         if (c == '~') {
