@@ -232,11 +232,19 @@ class SaltEvent:
                 loop.remove_reader(fd)
 
     async def aiter_events(self, tag="", full=False, match_type=None, auto_reconnect=False):
-        """:meth:`iter_events` for asyncio: ``async for data in bus.aiter_events(tag="salt/auth")``."""
+        """:meth:`iter_events` for asyncio: ``async for data in bus.aiter_events(tag="salt/auth")``.
+        Like :meth:`aget_event`, which returns at once when an event has already arrived, it
+        gives the loop a turn every 64 events, so a busy bus never starves the other tasks."""
+        import asyncio
+
+        n = 0
         while True:
             data = await self.aget_event(wait=0, tag=tag, full=full, match_type=match_type)
             if data is not None:
                 yield data
+                n += 1
+                if n % 64 == 0:
+                    await asyncio.sleep(0)
 
     def subscribe(self, tag=None, match_type=None):
         """Keeps events matching ``tag`` that arrive while :meth:`get_event` waits for another tag,
@@ -264,6 +272,11 @@ class SaltEvent:
         """Makes a :meth:`get_event` waiting in another thread (or the next one) return None now."""
         if self._listener is not None:
             self._listener.interrupt()
+
+    @property
+    def pending(self):
+        """How many events wait in the pending queue (kept for a :meth:`subscribe`)."""
+        return self._listener.pending if self._listener is not None else 0
 
     @property
     def gaps(self):
