@@ -66,6 +66,24 @@ def touch(path):
         pass
 
 
+def count_in_order(next_data, count):
+    """Takes `count` events' data from next_data(), each seq checked against the order sent;
+    returns the count and the times of the first and the last."""
+    got = 0
+    first = last = 0.0
+    while got < count:
+        data = next_data()
+        if data is None:
+            die(f"no event for 30 s after {got}")
+        if data["seq"] != SEQ_BASE + got:
+            die(f"event {got} out of order")
+        last = time.perf_counter()
+        if got == 0:
+            first = last
+        got += 1
+    return got, first, last
+
+
 def listen_tagbus(sock_dir, count, ready):
     import tagbus
 
@@ -76,19 +94,7 @@ def listen_tagbus(sock_dir, count, ready):
             die("no bench/hello within 10 s")
     touch(ready)
     get = ev.get_event
-    got = 0
-    first = last = 0.0
-    while got < count:
-        data = get(wait=30, tag="bench/data")
-        if data is None:
-            die(f"no event for 30 s after {got}")
-        if data["seq"] != SEQ_BASE + got:
-            die(f"event {got} out of order")
-        last = time.perf_counter()
-        if got == 0:
-            first = last
-        got += 1
-    return got, first, last
+    return count_in_order(lambda: get(wait=30, tag="bench/data"), count)
 
 
 def listen_pure(sock_dir, count, ready):
@@ -125,20 +131,14 @@ def listen_pure(sock_dir, count, ready):
             break
     touch(ready)
     s.settimeout(30)
-    got = 0
-    first = last = 0.0
-    while got < count:
-        tag, packed = next(it)
-        if not tag.startswith("bench/data"):
-            continue
-        data = unpackb(packed, raw=False, strict_map_key=False)
-        if data["seq"] != SEQ_BASE + got:
-            die(f"event {got} out of order")
-        last = time.perf_counter()
-        if got == 0:
-            first = last
-        got += 1
-    return got, first, last
+
+    def next_data():
+        while True:
+            tag, packed = next(it)
+            if tag.startswith("bench/data"):
+                return unpackb(packed, raw=False, strict_map_key=False)
+
+    return count_in_order(next_data, count)
 
 
 def fire_tagbus(sock_dir, count, ident, batch):

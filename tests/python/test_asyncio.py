@@ -12,15 +12,33 @@ def run(coro):
     return asyncio.run(asyncio.wait_for(coro, DEADLINE))
 
 
+async def until(condition, what):
+    """Polls `condition` every 10 ms until it holds; AssertionError once DEADLINE has passed."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + DEADLINE
+    while not condition():
+        assert loop.time() < end, f"{what} did not happen within {DEADLINE} s"
+        await asyncio.sleep(0.01)
+
+
+async def in_their_waits(buses, sender):
+    """Returns once each bus's aget_event task is inside its wait: each subscribes to mark/, a
+    mark/ event is fired, and each task has read it off the socket into its pending queue."""
+    for b in buses:
+        b.subscribe("mark/")
+    assert sender.fire_event({}, "mark/1")
+    await until(lambda: all(b.pending == 1 for b in buses), "every waiter reading the bus")
+
+
 def test_many_waiters_in_one_thread_each_get_their_event(bus):
     async def main():
         waiters = [synced(tagbus.MasterEvent(bus.sock_dir)) for _ in range(20)]
         before = threading.active_count()
         tasks = [asyncio.create_task(w.aget_event(wait=DEADLINE, tag=f"a/{i}/", full=True))
                  for i, w in enumerate(waiters)]
-        await asyncio.sleep(0)  # every task is waiting now (none has its event yet)
-        assert not any(t.done() for t in tasks)
         sender = tagbus.MasterEvent(bus.sock_dir, listen=False)
+        await in_their_waits(waiters, sender)  # all twenty wait at once, in this one thread
+        assert not any(t.done() for t in tasks)
         for i in reversed(range(20)):
             assert sender.fire_event({"i": i}, f"a/{i}/x")
         got = await asyncio.gather(*tasks)
@@ -36,17 +54,18 @@ def test_the_wait_ends_with_none_and_shrinks_on_noise(bus):
         ev = synced(tagbus.MasterEvent(bus.sock_dir))
         loop = asyncio.get_running_loop()
         sender = tagbus.MasterEvent(bus.sock_dir, listen=False)
+        noisy = True
 
-        async def noise():
-            while True:
+        def noise():  # an event on every turn of the loop while the wait goes on
+            if noisy:
                 sender.fire_event({}, "noise/1")
-                await asyncio.sleep(0.02)  # an event every 20 ms, to keep the wait busy
+                loop.call_soon(noise)
 
-        t = asyncio.create_task(noise())
+        loop.call_soon(noise)
         start = loop.time()
         got = await ev.aget_event(wait=0.5, tag="never/")
         took = loop.time() - start
-        t.cancel()
+        noisy = False
         return got, took
 
     got, took = run(main())
@@ -80,7 +99,7 @@ def test_aiter_events_and_cancel(bus):
             if len(seen) == 5:
                 break
         waiting = asyncio.create_task(ev.aget_event(wait=0, tag="never/"))
-        await asyncio.sleep(0.05)  # the task is in its wait (nothing can answer it)
+        await in_their_waits([ev], ev)  # nothing can answer it: cancelled inside its wait
         waiting.cancel()
         with pytest.raises(asyncio.CancelledError):
             await waiting
