@@ -9,7 +9,9 @@
 #include <cstring>
 #include <limits>
 
+#include "engine/subject.hpp"
 #include "net/client.hpp"
+#include "render/json.hpp"
 #include "tagbus/event.hpp"
 #include "tagbus/value.hpp"
 #include "py/py.hpp"
@@ -82,6 +84,7 @@ public:
         : tool_(tool), ws_(ws), pub_(pub), count_(ws.count), fcount_(ws.fcount) {}
 
     int run() {
+        if (ws_.from) return run_from(*ws_.from);
         subscriber_options so;
         so.pub = pub_;
         so.wait_for_bus = ws_.wait_for_bus;
@@ -113,6 +116,63 @@ public:
     }
 
 private:
+    // The same watch over a stream's messages: each payload is the Salt body the bus carried, so
+    // it prints with the same bytes.
+    int run_from(const watch_settings::replay& r) {
+        auto e = engine::connect_nats(r.nats, [this] { loop_.wake(); });
+        if (!e) return cli::fail(tool_, e.error());
+        engine_ = std::move(*e);
+        loop_.on_wake([this, &r] {
+            if (done_) return;
+            engine::polled p = engine_->poll();
+            for (const auto& l : p.links) cli::say(tool_, l.text);
+            for (const auto& m : p.messages) {
+                if (done_) break;
+                if (m.format.empty() || m.format == "salt") {
+                    on_body(m.payload);
+                } else if (auto body = json_message_body(m, r.prefix)) {
+                    on_body(*body);
+                } else {
+                    warn_undecodable(body.error());
+                }
+            }
+            flush();
+        }, true);
+        if (auto c = engine_->consume(r.consume); !c) return cli::fail(tool_, c.error());
+        if (ws_.conn.verbose) cli::say(tool_, "reading stream " + r.consume.stream + " at " + engine_->describe());
+        loop_.on_signal(SIGINT, [this] { finish(0); });
+        loop_.on_signal(SIGTERM, [this] { finish(0); });
+        if (ws_.timeout_ms)
+            loop_.after(*ws_.timeout_ms, [this] {
+                bool bounded = ws_.count_is_float ? ws_.fcount >= 0 : ws_.count >= 0;
+                finish(bounded || matched_ == 0 ? 1 : 0);
+            });
+        loop_.run();
+        return code_;
+    }
+
+    // A message event-bridge wrote as JSON ({"tag", "data"}): the body it stands for.
+    static result<std::string> json_message_body(const engine::incoming& m, const std::string& prefix) {
+        if (m.format != "json") return failure{errc::data, "message " + std::to_string(m.stream_sequence) + " has an unknown Salt-Format '" + m.format + "'"};
+        auto v = parse_json(m.payload);
+        if (!v) return failure{errc::data, "message " + std::to_string(m.stream_sequence) + " is not JSON: " + v.error().message};
+        const value* tag = nullptr;
+        const value* data = nullptr;
+        if (const auto* mp = v->map())
+            for (const auto& mb : *mp)
+                if (const auto* k = mb.key.str()) {
+                    if (*k == "tag") tag = &mb.val;
+                    if (*k == "data") data = &mb.val;
+                }
+        std::string t = tag && tag->str() ? *tag->str() : std::string();
+        if (t.empty())
+            if (auto parts = tag_of(prefix, m.subject)) t = parts->tag;
+        if (t.empty() || data == nullptr)
+            return failure{errc::data, "message " + std::to_string(m.stream_sequence) + " is not an event ({\"tag\", \"data\"})"};
+        value d = *data;
+        return encode_body(t, d, default_max_event_size, false);
+    }
+
     void on_body(std::string_view body) {
         if (done_) return;
         auto parts = split_body(body);
@@ -206,6 +266,8 @@ private:
         if (sub_) sub_->stop();
         loop_.stop();
     }
+
+    std::unique_ptr<engine::stream_engine> engine_;
 
     std::string_view tool_;
     const watch_settings& ws_;

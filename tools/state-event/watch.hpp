@@ -10,6 +10,7 @@
 #include "salt/match.hpp"
 #include "render/output.hpp"
 #include "host/paths.hpp"
+#include "engine/stream.hpp"
 
 struct watch_settings {
     std::optional<tagbus::tag_matcher> matcher;  ///< empty: the tagmatch was not a string, nothing matches
@@ -23,6 +24,13 @@ struct watch_settings {
     std::optional<std::uint64_t> timeout_ms;  ///< --timeout, in milliseconds
     bool wait_for_bus = false;
     tagbus::cli::connection_options conn;
+    /// --from nats://...: events from a JetStream stream instead of the bus's socket.
+    struct replay {
+        tagbus::engine::connect_options nats;
+        tagbus::engine::consume_options consume;
+        std::string prefix = "salt";
+    };
+    std::optional<replay> from;
 };
 
 /// Binds Salt's words (state.event's signature) and the flags into settings.

@@ -123,14 +123,15 @@ void event_loop::poll() {
     if (p_->failed) std::rethrow_exception(std::exchange(p_->failed, nullptr));
 }
 
-void event_loop::on_wake(std::function<void()> cb) {
+void event_loop::on_wake(std::function<void()> cb, bool keeps_running) {
     if (!p_->waker) {
         auto* node = new detail::wake_node;
         node->handle.data = node;
         uv_async_init(&p_->loop, &node->handle, impl::on_wake);
-        uv_unref(reinterpret_cast<uv_handle_t*>(&node->handle));
         p_->waker = node;
     }
+    if (keeps_running) uv_ref(reinterpret_cast<uv_handle_t*>(&p_->waker->handle));
+    else uv_unref(reinterpret_cast<uv_handle_t*>(&p_->waker->handle));
     p_->waker->cb = std::move(cb);
 }
 

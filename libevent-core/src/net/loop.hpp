@@ -31,8 +31,9 @@ public:
     /// One turn of the loop without waiting: runs what is ready now (reads, connects, timers due).
     void poll();
     /// `cb` runs on the loop whenever wake() was called (several wakes may run it once). Only one
-    /// such callback; it does not keep run() going.
-    void on_wake(std::function<void()> cb);
+    /// such callback. It keeps run() going only with `keeps_running` (a program whose work comes
+    /// from another thread: an engine's deliveries), else run() ends when nothing else is left.
+    void on_wake(std::function<void()> cb, bool keeps_running = false);
     /// Thread-safe: makes the loop run the on_wake callback soon.
     void wake();
 
