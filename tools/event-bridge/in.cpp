@@ -21,13 +21,12 @@
 
 #include "bridge.hpp"
 #include "echo.hpp"
+#include "engine/message.hpp"
 #include "engine/subject.hpp"
 #include "net/client.hpp"
 #include "net/loop.hpp"
-#include "render/json.hpp"
 #include "tagbus/event.hpp"
 #include "wire/frame.hpp"
-#include "wire/skim.hpp"
 
 namespace tagbus::bridge {
 
@@ -105,20 +104,6 @@ private:
     std::deque<std::string> order_;
     std::size_t lines_ = 0;
 };
-
-// A whole, valid Salt body: tag, blank line, one msgpack value and nothing after it.
-std::optional<std::string> check_salt_body(std::string_view payload) {
-    auto parts = split_body(payload);
-    if (!parts) return parts.error().message;
-    const auto [tag, packed] = *parts;
-    if (tag.empty()) return std::string("its tag is empty");
-    const char* p = packed.data();
-    if (!skip_packed(p, packed.data() + packed.size()) || p != packed.data() + packed.size())
-        return std::string("its data is not one msgpack value");
-    if (packed.empty() || ((static_cast<unsigned char>(packed[0]) & 0xF0) != 0x80 && packed[0] != '\xDE' && packed[0] != '\xDF'))
-        return std::string("its data is not a map");
-    return std::nullopt;
-}
 
 class in_bridge {
 public:
@@ -212,32 +197,10 @@ private:
             ++own_;
             return std::string();  // this node's own event, back from the stream
         }
-        if (m.format.empty() || m.format == "salt") {
-            if (auto why = check_salt_body(m.payload)) return "not a Salt event body (" + *why + ")";
-            body = m.payload;
-            return std::nullopt;
-        }
-        if (m.format == "json") {
-            auto v = parse_json(m.payload);
-            if (!v) return "not a JSON event: " + v.error().message;
-            const value* tag = nullptr;
-            const value* data = nullptr;
-            if (const auto* mp = v->map())
-                for (const auto& m : *mp) {
-                    if (const auto* ks = m.key.str()) {
-                        if (*ks == "tag") tag = &m.val;
-                        if (*ks == "data") data = &m.val;
-                    }
-                }
-            if (tag == nullptr || tag->str() == nullptr || data == nullptr)
-                return std::string("a JSON event needs {\"tag\": TEXT, \"data\": {...}}");
-            value d = *data;
-            auto b = encode_body(*tag->str(), d, default_max_event_size, false);
-            if (!b) return b.error().message;
-            body = std::move(*b);
-            return std::nullopt;
-        }
-        return "unknown Salt-Format '" + m.format + "' (expected salt or json)";
+        auto b = engine::event_body(m, s_.prefix);
+        if (!b) return b.error().message;
+        body = std::move(*b);
+        return std::nullopt;
     }
 
     result<void> fire(const std::string& frames) {

@@ -11,7 +11,7 @@
 
 #include "engine/subject.hpp"
 #include "net/client.hpp"
-#include "render/json.hpp"
+#include "engine/message.hpp"
 #include "tagbus/event.hpp"
 #include "tagbus/value.hpp"
 #include "py/py.hpp"
@@ -130,7 +130,7 @@ private:
                 if (done_) break;
                 if (m.format.empty() || m.format == "salt") {
                     on_body(m.payload);
-                } else if (auto body = json_message_body(m, r.prefix)) {
+                } else if (auto body = engine::event_body(m, r.prefix)) {
                     on_body(*body);
                 } else {
                     warn_undecodable(body.error());
@@ -149,28 +149,6 @@ private:
             });
         loop_.run();
         return code_;
-    }
-
-    // A message event-bridge wrote as JSON ({"tag", "data"}): the body it stands for.
-    static result<std::string> json_message_body(const engine::incoming& m, const std::string& prefix) {
-        if (m.format != "json") return failure{errc::data, "message " + std::to_string(m.stream_sequence) + " has an unknown Salt-Format '" + m.format + "'"};
-        auto v = parse_json(m.payload);
-        if (!v) return failure{errc::data, "message " + std::to_string(m.stream_sequence) + " is not JSON: " + v.error().message};
-        const value* tag = nullptr;
-        const value* data = nullptr;
-        if (const auto* mp = v->map())
-            for (const auto& mb : *mp)
-                if (const auto* k = mb.key.str()) {
-                    if (*k == "tag") tag = &mb.val;
-                    if (*k == "data") data = &mb.val;
-                }
-        std::string t = tag && tag->str() ? *tag->str() : std::string();
-        if (t.empty())
-            if (auto parts = tag_of(prefix, m.subject)) t = parts->tag;
-        if (t.empty() || data == nullptr)
-            return failure{errc::data, "message " + std::to_string(m.stream_sequence) + " is not an event ({\"tag\", \"data\"})"};
-        value d = *data;
-        return encode_body(t, d, default_max_event_size, false);
     }
 
     void on_body(std::string_view body) {

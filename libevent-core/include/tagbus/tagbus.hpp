@@ -12,5 +12,6 @@
 #include "tagbus/send.hpp"
 #include "tagbus/match.hpp"
 #include "tagbus/node.hpp"
+#include "tagbus/replay.hpp"
 #include "tagbus/result.hpp"
 #include "tagbus/value.hpp"

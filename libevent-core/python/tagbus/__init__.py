@@ -18,9 +18,10 @@ from ._event import (MATCH_TYPES, SALT, TAGEND, TAGPARTER, TAGS, MasterEvent, Mi
                      get_master_event, tagify)
 from ._config import client_config, master_config, minion_config
 from ._caller import Caller, fire, fire_master, grains, send
+from ._replay import replay
 
 __version__ = "0.1.0"
 
 __all__ = ["Caller", "Constant", "Error", "ExtType", "MasterEvent", "MinionEvent", "SaltEvent", "client_config",
            "fire", "fire_master", "get_event", "get_master_event", "grains", "master_config", "minion_config",
-           "send", "tagify", "MATCH_TYPES", "SALT", "TAGEND", "TAGPARTER", "TAGS"]
+           "replay", "send", "tagify", "MATCH_TYPES", "SALT", "TAGEND", "TAGPARTER", "TAGS"]

@@ -1,6 +1,6 @@
 # Type stubs for tagbus (PEP 561): the public API of the package.
 import datetime
-from typing import Any, AsyncIterator, ContextManager, Iterator, Literal, Mapping, MutableMapping, Optional, Sequence, Union
+from typing import Any, AsyncIterator, ContextManager, Iterable, Iterator, Literal, Mapping, MutableMapping, Optional, Sequence, Union
 
 MatchType = Literal["startswith", "endswith", "find", "regex", "fnmatch"]
 Node = Literal["master", "minion"]
@@ -98,6 +98,12 @@ def send(tag: str, data: Optional[Mapping[Any, Any]] = ..., preload: Optional[Ma
 def fire(data: MutableMapping[Any, Any], tag: str, opts: Optional[Mapping[str, Any]] = ..., timeout: float = ...) -> bool: ...
 def fire_master(data: Any, tag: str, preload: Optional[Mapping[Any, Any]] = ...,
                 opts: Optional[Mapping[str, Any]] = ..., timeout: float = ...) -> bool: ...
+def replay(server: Union[str, Iterable[str]], stream: str, since: Union[None, datetime.datetime, datetime.timedelta, str] = ...,
+           seq: Optional[int] = ..., all: bool = ..., tag: str = ..., match_type: str = ..., wait: Optional[float] = ...,
+           full: bool = ..., subject: str = ..., prefix: str = ..., user: Optional[str] = ..., password: Optional[str] = ...,
+           token: Optional[str] = ..., creds: Optional[str] = ..., tls: bool = ..., tls_ca: Optional[str] = ...,
+           tls_cert: Optional[str] = ..., tls_key: Optional[str] = ...) -> Iterator[Any]: ...
+
 def grains(opts: Optional[Mapping[str, Any]] = ...) -> dict[str, Any]: ...
 
 class Caller:

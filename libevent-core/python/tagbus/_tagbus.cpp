@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <map>
 #include <cstdio>
 #include <memory>
 #include <mutex>
@@ -645,6 +646,80 @@ py::object grains(const py_destination& minion) {
     return decode(value(std::move(g)));
 }
 
+/// tagbus.replay's reader: (tag, body, sequence, stored) tuples from the stream, or None when the
+/// wait ends. The GIL is released while waiting, in 100 ms slices so that Ctrl-C is seen.
+class py_replay {
+public:
+    py_replay(const std::vector<std::string>& servers, const std::string& stream, const std::string& from,
+              std::uint64_t sequence, double since, const std::string& subject, const std::string& prefix,
+              const std::map<std::string, std::string>& auth) {
+        tagbus::replay_options o;
+        o.servers = servers;
+        o.stream = stream;
+        o.from = from == "all" ? tagbus::replay_options::start::all
+                 : from == "sequence" ? tagbus::replay_options::start::sequence
+                 : from == "time" ? tagbus::replay_options::start::time
+                                  : tagbus::replay_options::start::now;
+        o.sequence = sequence;
+        o.since = std::chrono::system_clock::time_point(
+            std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::duration<double>(since)));
+        o.subject = subject;
+        o.prefix = prefix;
+        auto get = [&](const char* k) {
+            auto it = auth.find(k);
+            return it == auth.end() ? std::string() : it->second;
+        };
+        o.user = get("user");
+        o.password = get("password");
+        o.token = get("token");
+        o.creds_file = get("creds");
+        o.tls_ca = get("tls_ca");
+        o.tls_cert = get("tls_cert");
+        o.tls_key = get("tls_key");
+        o.tls = !get("tls").empty();
+        tagbus::result<tagbus::replay> r = tagbus::failure{tagbus::errc::internal, "not opened"};
+        {
+            py::gil_scoped_release nogil;
+            r = tagbus::replay::open(o);
+        }
+        if (!r) raise(r.error());
+        r_.emplace(std::move(*r));
+    }
+
+    py::object next(double wait) {
+        using clock = std::chrono::steady_clock;
+        const bool forever = wait <= 0;
+        const auto deadline = clock::now() + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(wait));
+        const auto skipped_before = r_->skipped();
+        for (;;) {
+            std::chrono::milliseconds slice = std::chrono::milliseconds(100);
+            if (!forever) {
+                const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - clock::now());
+                if (left.count() <= 0) return py::none();
+                slice = std::min(slice, left);
+            }
+            tagbus::result<std::optional<tagbus::replayed_event>> got = std::optional<tagbus::replayed_event>();
+            {
+                py::gil_scoped_release nogil;
+                got = r_->next(slice);
+            }
+            if (!got) raise(got.error());
+            if (r_->skipped() != skipped_before) warn("skipped a stream message that is not an event: " + r_->skip_reason());
+            if (*got) {
+                const auto& ev = **got;
+                const double stored = std::chrono::duration<double>(ev.stored.time_since_epoch()).count();
+                return py::make_tuple(py::bytes(ev.tag), py::bytes(ev.body), ev.sequence, stored);
+            }
+            if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+        }
+    }
+
+    void interrupt() { r_->interrupt(); }
+
+private:
+    std::optional<tagbus::replay> r_;
+};
+
 py::object unpack_event(py::bytes body) {
     auto ev = take(tagbus::decode_body(std::string(body)));
     try {
@@ -725,4 +800,9 @@ PYBIND11_MODULE(_tagbus, m) {
         }
     });
     m.def("unpack_event", &unpack_event);
+    py::class_<py_replay>(m, "Replay")
+        .def(py::init<const std::vector<std::string>&, const std::string&, const std::string&, std::uint64_t, double,
+                      const std::string&, const std::string&, const std::map<std::string, std::string>&>())
+        .def("next", &py_replay::next)
+        .def("interrupt", &py_replay::interrupt);
 }
