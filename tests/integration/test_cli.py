@@ -13,12 +13,14 @@ import unittest
 import tb
 from tb import tool
 
-TOOLS = ["state-event", "event-fire", "event-send", "event-busd"]
+TOOLS = ["state-event", "event-fire", "event-send", "event-busd", "event-bridge"]
 if os.path.exists(tool("event-api")):  # an optional build (-Devent_api); dev.sh enables it
     TOOLS.append("event-api")
 # Each program's man page: section 1 (user commands), but event-api, a system daemon installed in
 # sbin, is in section 8.
-MAN_PAGE = {t: t + ".1" for t in TOOLS} | {"event-api": "event-api.8"}
+MAN_PAGE = {t: t + ".1" for t in TOOLS} | {"event-api": "event-api.8", "event-bridge": "event-bridge.8"}
+# A tool with directions: each has its own --help, and the tool's options are all of theirs.
+SUBCOMMANDS = {"event-bridge": ["out", "in"]}
 PAGES = [MAN_PAGE[t] for t in TOOLS] + ["tagbus.7", "tagbus-python.7", "libtagbus.3"]
 
 SRC = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
@@ -72,14 +74,16 @@ def zsh_file(t):
 
 
 class Help(unittest.TestCase):
-    def help(self, t):
-        r = run([tool(t), "--help"])
+    def help(self, t, sub=()):
+        r = run([tool(t), *sub, "--help"])
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(r.stderr, b"")
         return r.stdout.decode("utf-8")
 
     def long_options(self, t):
         opts = set(LONG_OPTION.findall(self.help(t)))
+        for sub in SUBCOMMANDS.get(t, []):
+            opts |= set(LONG_OPTION.findall(self.help(t, [sub])))
         self.assertTrue({"--help", "--version"} <= opts, opts)
         return opts
 
@@ -90,6 +94,11 @@ class Help(unittest.TestCase):
                 self.assertTrue(out.startswith(t) or "Usage: " + t in out, out)
                 wide = [line for line in out.splitlines() if len(line) > 80]
                 self.assertEqual(wide, [], f"{t} --help lines over 80 columns")
+                for sub in SUBCOMMANDS.get(t, []):
+                    out = self.help(t, [sub])
+                    self.assertIn("Usage: %s %s" % (t, sub), out)
+                    wide = [line for line in out.splitlines() if len(line) > 80]
+                    self.assertEqual(wide, [], f"{t} {sub} --help lines over 80 columns")
 
     def test_version(self):
         version = project_version()
@@ -223,6 +232,16 @@ printf '%s\n' "${COMPREPLY[@]}"
         self.assertIn("--pidfile", self.complete("event-busd", ["--pid"]))
         self.assertEqual(self.complete("event-api", ["--salt"]), ["--salt-token-dir"])
         self.assertEqual(self.complete("event-api", ["-"]).count("-c"), 1)
+        self.assertEqual(self.complete("state-event", ["--tls-c"]), ["--tls-ca", "--tls-cert"])
+
+    def test_event_bridge_directions(self):
+        self.assertEqual(self.complete("event-bridge", ["o"]), ["out"])
+        self.assertEqual(self.complete("event-bridge", ["out", "--sp"]), ["--spool", "--spool-max"])
+        self.assertEqual(self.complete("event-bridge", ["in", "--du"]), ["--durable"])
+        self.assertNotIn("--durable", self.complete("event-bridge", ["out", "--"]))
+        self.assertNotIn("--spool", self.complete("event-bridge", ["in", "--"]))
+        self.assertEqual(self.complete("event-bridge", ["out", "--format", "j"]), ["json"])
+        self.assertEqual(self.complete("event-bridge", ["in", "node=m"], wordbreaks=" "), ["node=master", "node=minion"])
 
     def test_salt_word_value(self):
         # Readline's default COMP_WORDBREAKS holds '=', so for `state-event node=` bash sets

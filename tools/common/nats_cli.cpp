@@ -7,7 +7,7 @@
 namespace tagbus::cli {
 
 void add_nats_options(CLI::App& app, nats_options& o, bool with_server) {
-    auto* g = app.add_option_group("NATS", "NATS connection (environment: NATS_URL, NATS_USER, NATS_PASSWORD, NATS_TOKEN, NATS_CREDS)");
+    auto* g = app.add_option_group("NATS", "NATS connection (also NATS_URL, NATS_USER, NATS_PASSWORD,\nNATS_TOKEN, NATS_CREDS)");
     if (with_server)
         g->add_option("-s,--server", o.servers, "NATS URL(s): nats://HOST:PORT[,...]")->type_name("URL")->delimiter(',');
     g->add_option("--user", o.user, "NATS user name")->type_name("NAME");

@@ -163,7 +163,10 @@ int tool_main(int argc, char** argv) {
         "Carry Salt's event bus to and from NATS JetStream.\n"
         "  out   publish the bus's events into a stream\n"
         "  in    fire a stream's events into the bus\n"
-        "`event-bridge out --help` and `event-bridge in --help` list the options.\n";
+        "Options:\n"
+        "  -h, --help    this text; `event-bridge out --help` and\n"
+        "                `event-bridge in --help` list the options of each\n"
+        "  --version     the version\n";
     if (argc < 2) return cli::usage(tool, "out or in is required");
     const std::string_view what = argv[1];
     if (what == "out") return main_out(argc - 1, argv + 1);
@@ -176,6 +179,7 @@ int tool_main(int argc, char** argv) {
         std::cout << "event-bridge (tagbus) " << TAGBUS_VERSION << '\n';
         return 0;
     }
+    if (what.size() > 1 && what[0] == '-') return cli::usage(tool, "unknown option " + std::string(what));
     return cli::usage(tool, "unknown direction '" + std::string(what) + "' (expected out or in)");
 }
 
