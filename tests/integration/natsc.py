@@ -130,19 +130,23 @@ class Client:
         data, self.buf = self.buf[:n], self.buf[n + 2:]
         return data
 
-    def _next_msg(self):
+    def _next_msg(self, sid):
+        """The next message for subscription `sid` (a late answer to an earlier request is skipped)."""
         while True:
             line = self._line()
             if line == b"PING":
                 self.sock.sendall(b"PONG\r\n")
             elif line.startswith(b"MSG "):
                 parts = line.split()
-                return {}, self._bytes(int(parts[-1]))
+                data = self._bytes(int(parts[-1]))
+                if int(parts[2]) == sid:
+                    return {}, data
             elif line.startswith(b"HMSG "):
                 parts = line.split()
                 hlen, total = int(parts[-2]), int(parts[-1])
                 raw = self._bytes(total)
-                return parse_headers(raw[:hlen]), raw[hlen:]
+                if int(parts[2]) == sid:
+                    return parse_headers(raw[:hlen]), raw[hlen:]
             elif line.startswith(b"-ERR"):
                 raise ConnectionError(line.decode())
 
@@ -157,7 +161,7 @@ class Client:
         else:
             out += b"PUB %s %s %d\r\n%s\r\n" % (subject.encode(), inbox.encode(), len(payload), payload)
         self.sock.sendall(out)
-        return self._next_msg()
+        return self._next_msg(self.sid)
 
     def api(self, subject, req=None):
         _, data = self.request(subject, json.dumps(req).encode() if req is not None else b"")

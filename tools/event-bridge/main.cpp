@@ -115,6 +115,7 @@ int main_out(int argc, char** argv) {
     auto nc = cli::nats_connect_options(nats, "event-bridge out " + s.source_id);
     if (!nc) return cli::fail(tool, nc.error());
     s.nats = *nc;
+    s.nats.publisher = true;
     const auto& t = dest->details();
     return run_out(s, t.eps.pub, t.cfg.sock_dir);
 }

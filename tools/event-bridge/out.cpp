@@ -198,7 +198,10 @@ private:
             say(l.text);
             if (l.what == engine::link_event::kind::disconnected) paused_ = true;
             if (l.what == engine::link_event::kind::reconnected) {
+                // A new connection: what was in flight on the old one has no answer coming, and is
+                // sent again, in order, with everything after it.
                 paused_ = false;
+                inflight_.clear();
                 spool_.rewind();
             }
         }

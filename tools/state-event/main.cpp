@@ -122,6 +122,7 @@ static int tool_main(int argc, char** argv) {
         r.nats = *nc;
         r.prefix = o.prefix;
         r.consume.stream = *o.stream;
+        r.consume.headers = false;
         r.consume.start.how = engine::start_position::kind::new_only;
         if (o.all) r.consume.start.how = engine::start_position::kind::all;
         if (o.seq) {

@@ -56,6 +56,7 @@ result<replay> replay::open(const replay_options& o) {
     p->prefix = o.prefix;
     engine::consume_options co;
     co.stream = o.stream;
+    co.headers = false;
     if (!o.subject.empty()) co.subjects = {o.subject};
     switch (o.from) {
         case replay_options::start::now: co.start.how = engine::start_position::kind::new_only; break;

@@ -21,6 +21,7 @@
 #include <cstring>
 #include <deque>
 #include <mutex>
+#include <thread>
 
 namespace tagbus::inline v0::engine {
 
@@ -32,16 +33,16 @@ namespace {
     X(natsOptions_SetServers) X(natsOptions_SetName) X(natsOptions_SetUserInfo) X(natsOptions_SetToken)   \
     X(natsOptions_SetUserCredentialsFromFiles) X(natsOptions_SetSecure)                                  \
     X(natsOptions_LoadCATrustedCertificates) X(natsOptions_LoadCertificatesChain) X(natsOptions_SetTimeout) \
-    X(natsOptions_SetMaxReconnect) X(natsOptions_SetReconnectWait) X(natsOptions_SetDisconnectedCB)       \
+    X(natsOptions_SetMaxReconnect) X(natsOptions_SetAllowReconnect) X(natsOptions_SetReconnectWait) X(natsOptions_SetDisconnectedCB)       \
     X(natsOptions_SetReconnectedCB) X(natsOptions_SetClosedCB) X(natsOptions_SetErrorHandler)             \
-    X(natsOptions_SetRetryOnFailedConnect) X(natsOptions_SetReconnectBufSize) X(natsOptions_SetNoRandomize) \
+    X(natsOptions_SetRetryOnFailedConnect) X(natsOptions_SetReconnectBufSize) X(natsOptions_SetNoRandomize) X(natsOptions_SetIOBufSize) \
     X(natsConnection_Connect) X(natsConnection_Close) X(natsConnection_Destroy) X(natsConnection_IsClosed)  \
     X(natsConnection_Status) X(natsConnection_GetConnectedUrl) X(natsConnection_JetStream) X(jsCtx_Destroy) \
     X(jsOptions_Init) X(jsStreamConfig_Init) X(js_AddStream) X(js_GetStreamInfo) X(jsStreamInfo_Destroy)  \
     X(jsPubOptions_Init) X(js_PublishMsgAsync) X(js_PublishAsyncComplete) X(natsMsg_Create)               \
     X(natsMsgHeader_Set) X(natsMsgHeader_Get) X(natsMsg_GetData) X(natsMsg_GetDataLength)                 \
-    X(natsMsg_GetSubject) X(natsMsg_Destroy) X(natsMsg_GetMetaData) X(jsMsgMetaData_Destroy) X(natsMsg_Ack) \
-    X(natsMsg_Nak) X(jsSubOptions_Init) X(js_Subscribe) X(natsSubscription_Unsubscribe)                    \
+    X(natsMsg_GetSubject) X(natsMsg_GetReply) X(natsMsg_Destroy) X(natsMsg_Ack) \
+    X(natsMsg_Nak) X(jsSubOptions_Init) X(js_Subscribe) X(jsConsumerConfig_Init) X(js_AddConsumer) X(js_GetConsumerInfo) X(jsConsumerInfo_Destroy) X(natsSubscription_Unsubscribe)                    \
     X(natsSubscription_Destroy) X(natsSubscription_SetPendingLimits) X(natsSubscription_SetOnCompleteCB)
 
 struct api {
@@ -130,7 +131,10 @@ struct shared {
     bool stopping = false;
     bool sub_complete = false;
     bool closed = false;
+    bool publisher = false;  // a closed connection is made again by the engine (lost: it was closed)
+    bool lost = false;
     bool durable = false;
+    bool headers = true;  // read the headers (a replay needs none of them)
     std::function<void()> notify;  // emptied when the engine goes away
 
     void wake(std::unique_lock<std::mutex>& lk) {
@@ -159,7 +163,9 @@ public:
             st_->notify = nullptr;
             st_->msgs.clear();
             st_->space.notify_all();
+            st_->ended.notify_all();
         }
+        if (reconnector_.joinable()) reconnector_.join();
         if (sub_ != nullptr) {
             n.natsSubscription_Unsubscribe(sub_);
             std::unique_lock lk(st_->mu);
@@ -193,9 +199,21 @@ public:
         if (!o.name.empty()) n.natsOptions_SetName(opts_, o.name.c_str());
         n.natsOptions_SetNoRandomize(opts_, true);
         n.natsOptions_SetTimeout(opts_, o.connect_timeout_ms);
-        n.natsOptions_SetMaxReconnect(opts_, -1);  // a bridge keeps trying for as long as it runs
-        n.natsOptions_SetReconnectWait(opts_, 250);
-        n.natsOptions_SetReconnectBufSize(opts_, 32 * 1024 * 1024);
+        st_->publisher = o.publisher;
+        if (o.publisher) {
+            n.natsOptions_SetAllowReconnect(opts_, false);  // reconnect() makes a new connection
+        } else {
+            n.natsOptions_SetMaxReconnect(opts_, -1);  // a consumer keeps trying for as long as it runs
+            n.natsOptions_SetReconnectWait(opts_, 250);
+        }
+        // No buffering of publishes while reconnecting: libnats would send what it buffered to the
+        // new server before the caller learns of the outage, ahead of the messages lost with the
+        // old connection, and the stream would hold them out of order. A publish during an outage
+        // fails instead, and the caller resends everything unacknowledged, in order.
+        n.natsOptions_SetReconnectBufSize(opts_, 1);
+        // Reads of 1 MiB instead of 32 KiB: a replay takes the stream at hundreds of thousands of
+        // messages a second, and each read is a system call on libnats's reader thread.
+        n.natsOptions_SetIOBufSize(opts_, 1 << 20);
         n.natsOptions_SetDisconnectedCB(opts_, &nats_engine::on_disconnected, st_);
         n.natsOptions_SetReconnectedCB(opts_, &nats_engine::on_reconnected, st_);
         n.natsOptions_SetClosedCB(opts_, &nats_engine::on_closed, st_);
@@ -233,18 +251,76 @@ public:
             return fail(k, "cannot connect to NATS at " + joined_servers() + ": " + status_text(s) +
                                (k == errc::config ? " (check the user, password, token, creds or TLS options)" : ""));
         }
+        s = make_js(nc_, js_);
+        if (s != NATS_OK) return fail(errc::unavailable, "cannot use JetStream: " + status_text(s));
+        if (o.publisher) {
+            n.natsOptions_SetTimeout(opts_, 2000);  // later connects: a stop never waits long for one
+            reconnector_ = std::thread([this] { reconnect_loop(); });
+        }
+        return {};
+    }
+
+    natsStatus make_js(natsConnection* nc, jsCtx*& js) {
         jsOptions jo;
-        n.jsOptions_Init(&jo);
+        nats().jsOptions_Init(&jo);
+        jo.Wait = 10000;  // JetStream API calls (creating a stream or a consumer) while a cluster elects a leader
         jo.PublishAsync.MaxPending = 1 << 20;  // the bridge keeps its own, smaller window
         jo.PublishAsync.AckHandler = &nats_engine::on_ack;
         jo.PublishAsync.AckHandlerClosure = st_;
-        s = n.natsConnection_JetStream(&js_, nc_, &jo);
-        if (s != NATS_OK) return fail(errc::unavailable, "cannot use JetStream: " + status_text(s));
-        return {};
+        return nats().natsConnection_JetStream(&js, nc, &jo);
+    }
+
+    // A publisher's connection, made again after each outage (see connect_options::publisher):
+    // waits until the connection is closed, then tries every server in turn, with a growing pause,
+    // until one answers; the old connection is destroyed only then.
+    void reconnect_loop() {
+        const api& n = nats();
+        for (;;) {
+            {
+                std::unique_lock lk(st_->mu);
+                st_->ended.wait(lk, [this] { return st_->lost || st_->stopping; });
+                if (st_->stopping) return;
+            }
+            int pause_ms = 100;
+            natsConnection* nc = nullptr;
+            jsCtx* js = nullptr;
+            for (;;) {
+                {
+                    std::unique_lock lk(st_->mu);
+                    if (st_->ended.wait_for(lk, std::chrono::milliseconds(pause_ms), [this] { return st_->stopping; })) return;
+                }
+                pause_ms = std::min(pause_ms * 2, 1000);
+                if (n.natsConnection_Connect(&nc, opts_) != NATS_OK) {
+                    nc = nullptr;
+                    continue;
+                }
+                if (make_js(nc, js) == NATS_OK) break;
+                n.natsConnection_Destroy(nc);
+                nc = nullptr;
+            }
+            natsConnection* old_nc;
+            jsCtx* old_js;
+            {
+                std::lock_guard lk(conn_mu_);
+                old_nc = std::exchange(nc_, nc);
+                old_js = std::exchange(js_, js);
+            }
+            if (old_js != nullptr) n.jsCtx_Destroy(old_js);
+            if (old_nc != nullptr) n.natsConnection_Destroy(old_nc);
+            char url[256] = "";
+            n.natsConnection_GetConnectedUrl(nc, url, sizeof url);
+            {
+                std::lock_guard lk(st_->mu);
+                st_->lost = false;
+                st_->closed = false;
+            }
+            push_link(st_, link_event::kind::reconnected, "reconnected to NATS at " + redacted(url) + " (a new connection)");
+        }
     }
 
     result<void> ensure_stream(const stream_options& so) override {
         const api& n = nats();
+        std::lock_guard lk(conn_mu_);
         jsStreamConfig cfg;
         n.jsStreamConfig_Init(&cfg);
         cfg.Name = so.name.c_str();
@@ -299,7 +375,11 @@ public:
         jsPubOptions po;
         n.jsPubOptions_Init(&po);
         po.MaxWait = 10000;  // an acknowledgment lost with a server is a failure after 10 s, and is retried
-        s = n.js_PublishMsgAsync(js_, &msg, &po);
+        {
+            std::lock_guard lk(conn_mu_);
+            if (st_->publisher && n.natsConnection_IsClosed(nc_)) s = NATS_CONNECTION_CLOSED;
+            else s = n.js_PublishMsgAsync(js_, &msg, &po);
+        }
         if (msg != nullptr) n.natsMsg_Destroy(msg);  // not taken (an error)
         if (s != NATS_OK) return fail(kind_of(s), "cannot publish to NATS: " + status_text(s));
         return {};
@@ -309,6 +389,7 @@ public:
         const api& n = nats();
         if (sub_ != nullptr) return fail(errc::internal, "the engine already consumes");
         st_->durable = !c.durable.empty();
+        st_->headers = c.headers;
         jsSubOptions so;
         n.jsSubOptions_Init(&so);
         so.Stream = c.stream.c_str();
@@ -329,10 +410,11 @@ public:
             return fail(errc::invalid, "NATS 2.9 consumers take one filter subject; give one --from (a wildcard "
                                        "such as salt.> covers several)");
         if (st_->durable) {
-            so.Config.Durable = c.durable.c_str();
-            so.Config.AckPolicy = js_AckExplicit;
-            so.Config.MaxAckPending = c.max_ack_pending;
-            so.Config.AckWait = 30LL * 1000 * 1000 * 1000;
+            // The durable consumer is made here (when missing) and the subscription binds to it:
+            // a consumer that js_Subscribe made itself is deleted by libnats when the subscription
+            // ends, and NATS would then forget how far the bridge got.
+            if (auto r = ensure_durable(c, filter); !r) return r;
+            so.Consumer = c.durable.c_str();
             so.ManualAck = true;
         } else {
             so.Ordered = true;  // replay: in stream order, gaps healed by the library, no acks
@@ -344,13 +426,63 @@ public:
                                       nullptr, &so, &ec);
         if (s != NATS_OK) {
             sub_ = nullptr;
-            return fail(kind_of(s) == errc::config ? errc::config : errc::unavailable,
+            return fail(kind_of(s) == errc::invalid ? errc::unavailable : kind_of(s),
                         "cannot consume stream '" + c.stream + "'" + (filter.empty() ? "" : " (subject " + filter + ")") + ": " +
                             status_text(s));
         }
         // libnats's own queue before our callback: large, since our callback holds it back.
         n.natsSubscription_SetPendingLimits(sub_, -1, -1);
         n.natsSubscription_SetOnCompleteCB(sub_, &nats_engine::on_sub_complete, st_);
+        return {};
+    }
+
+    // The durable consumer `c.durable` on `c.stream`: created (push, explicit acks, bounded
+    // unacknowledged) when missing; when it exists it must have the same filter.
+    result<void> ensure_durable(const consume_options& c, const std::string& filter) {
+        const api& n = nats();
+        std::lock_guard lk(conn_mu_);
+        jsConsumerInfo* ci = nullptr;
+        jsErrCode ec = static_cast<jsErrCode>(0);
+        if (n.js_GetConsumerInfo(&ci, js_, c.stream.c_str(), c.durable.c_str(), nullptr, &ec) == NATS_OK) {
+            const std::string have = ci->Config->FilterSubject ? ci->Config->FilterSubject : "";
+            const bool push = ci->Config->DeliverSubject != nullptr && *ci->Config->DeliverSubject != '\0';
+            n.jsConsumerInfo_Destroy(ci);
+            if (have != filter)
+                return fail(errc::config, "consumer '" + c.durable + "' of stream '" + c.stream + "' exists with the filter '" +
+                                              have + "', not '" + filter + "' (use another --durable, or delete it)");
+            if (!push)
+                return fail(errc::config, "consumer '" + c.durable + "' of stream '" + c.stream +
+                                              "' is a pull consumer (use another --durable, or delete it)");
+            return {};
+        }
+        jsConsumerConfig cfg;
+        n.jsConsumerConfig_Init(&cfg);
+        const std::string deliver = "tagbus.deliver." + c.stream + "." + c.durable;
+        cfg.Durable = c.durable.c_str();
+        cfg.DeliverSubject = deliver.c_str();
+        cfg.AckPolicy = js_AckExplicit;
+        cfg.AckWait = 30LL * 1000 * 1000 * 1000;
+        cfg.MaxAckPending = c.max_ack_pending;
+        cfg.FlowControl = true;
+        cfg.Heartbeat = 5LL * 1000 * 1000 * 1000;
+        if (!filter.empty()) cfg.FilterSubject = filter.c_str();
+        switch (c.start.how) {
+            case start_position::kind::all: cfg.DeliverPolicy = js_DeliverAll; break;
+            case start_position::kind::new_only: cfg.DeliverPolicy = js_DeliverNew; break;
+            case start_position::kind::sequence:
+                cfg.DeliverPolicy = js_DeliverByStartSequence;
+                cfg.OptStartSeq = c.start.sequence;
+                break;
+            case start_position::kind::time:
+                cfg.DeliverPolicy = js_DeliverByStartTime;
+                cfg.OptStartTime = c.start.time_ns;
+                break;
+        }
+        natsStatus s = n.js_AddConsumer(&ci, js_, c.stream.c_str(), &cfg, nullptr, &ec);
+        if (s != NATS_OK)
+            return fail(kind_of(s) == errc::invalid ? errc::unavailable : kind_of(s),
+                        "cannot create consumer '" + c.durable + "' of stream '" + c.stream + "': " + status_text(s));
+        n.jsConsumerInfo_Destroy(ci);
         return {};
     }
 
@@ -380,6 +512,7 @@ public:
             st_->stopping = true;  // nothing more is delivered
             st_->space.notify_all();
         }
+        std::lock_guard lk(conn_mu_);
         if (js_ != nullptr && timeout_ms > 0) {
             jsPubOptions po;
             n.jsPubOptions_Init(&po);
@@ -388,9 +521,13 @@ public:
         }
     }
 
-    bool connected() const override { return nc_ != nullptr && nats().natsConnection_Status(nc_) == NATS_CONN_STATUS_CONNECTED; }
+    bool connected() const override {
+        std::lock_guard lk(conn_mu_);
+        return nc_ != nullptr && nats().natsConnection_Status(nc_) == NATS_CONN_STATUS_CONNECTED;
+    }
 
     std::string describe() const override {
+        std::lock_guard lk(conn_mu_);
         std::string d = joined_servers();
         if (nc_ != nullptr) {
             char url[256];
@@ -426,6 +563,10 @@ private:
         if (k == link_event::kind::closed) {
             st->closed = true;
             st->ended.notify_all();
+            if (st->publisher && !st->stopping) {  // the engine makes a new connection
+                st->lost = true;
+                return;
+            }
         }
         st->links.push_back({k, std::move(text)});
         st->notified = false;  // always worth a wake-up
@@ -477,18 +618,18 @@ private:
         const api& n = nats();
         incoming in;
         in.subject = n.natsMsg_GetSubject(msg);
-        in.msg_id = header(msg, hdr_msg_id);
-        in.tag = header(msg, hdr_tag);
-        in.stamp = header(msg, hdr_stamp);
-        in.format = header(msg, hdr_format);
         if (const char* d = n.natsMsg_GetData(msg)) in.payload.assign(d, static_cast<std::size_t>(n.natsMsg_GetDataLength(msg)));
-        jsMsgMetaData* meta = nullptr;
-        if (n.natsMsg_GetMetaData(&meta, msg) == NATS_OK) {
-            in.stream_sequence = meta->Sequence.Stream;
-            in.time_ns = meta->Timestamp;
-            in.delivered = meta->NumDelivered;
-            n.jsMsgMetaData_Destroy(meta);
+        if (st->headers) {
+            in.msg_id = header(msg, hdr_msg_id);
+            in.tag = header(msg, hdr_tag);
+            in.stamp = header(msg, hdr_stamp);
+            in.format = header(msg, hdr_format);
+        } else if (!in.payload.empty() && in.payload[0] == '{' && in.payload.find("\n\n") == std::string::npos) {
+            // The format without parsing the headers (libnats builds a hash table for them, a
+            // third of a replay's time): a JSON line never holds a blank line, a Salt body always does.
+            in.format = "json";
         }
+        if (const char* reply = n.natsMsg_GetReply(msg)) read_metadata(reply, in);
         std::unique_lock lk(st->mu);
         if (st->durable) in.handle = std::shared_ptr<void>(msg, [](void* m) { nats().natsMsg_Destroy(static_cast<natsMsg*>(m)); });
         else n.natsMsg_Destroy(msg);
@@ -500,9 +641,31 @@ private:
         st->wake(lk);
     }
 
+    // The stream sequence, delivery count and time from a JetStream message's reply subject,
+    // $JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<time ns>.<pending>
+    // (with a domain and an account hash before the stream on newer servers: 9 or more tokens, of
+    // which these are always the last five), read in place: libnats's natsMsg_GetMetaData copies
+    // every token into a new object for each message.
+    static void read_metadata(std::string_view reply, incoming& in) {
+        std::uint64_t v[5] = {};
+        std::size_t end = reply.size();
+        for (int i = 4; i >= 0; --i) {
+            const std::size_t dot = reply.rfind('.', end - 1);
+            if (dot == std::string_view::npos || end == 0) return;
+            const std::string_view tok = reply.substr(dot + 1, end - dot - 1);
+            if (std::from_chars(tok.data(), tok.data() + tok.size(), v[i]).ec != std::errc()) return;
+            end = dot;
+        }
+        in.delivered = v[0];
+        in.stream_sequence = v[1];
+        in.time_ns = static_cast<std::int64_t>(v[3]);
+    }
+
     static constexpr std::size_t max_queued = 65536;
 
     shared* st_;
+    mutable std::mutex conn_mu_;  // nc_ and js_, replaced by reconnect_loop() in a publisher
+    std::thread reconnector_;
     natsOptions* opts_ = nullptr;
     natsConnection* nc_ = nullptr;
     jsCtx* js_ = nullptr;

@@ -34,6 +34,11 @@ struct connect_options {
     /// Whether connect() waits for a server (false: the first failure is an error, as a tool
     /// wants at start-up; a connection made once is always kept up by reconnecting).
     bool retry_first_connect = false;
+    /// A publisher's connection: after an outage the engine makes a new connection rather than
+    /// letting the client library resume the old one, so nothing written before the outage can
+    /// reach the stream after what the caller resends (the caller resends everything
+    /// unacknowledged when it hears `reconnected`, and the stream keeps the publish order).
+    bool publisher = false;
 };
 
 /// A stream to create when missing (or to check when it exists).
@@ -88,6 +93,9 @@ struct consume_options {
     std::string durable;                ///< empty: an ordered, ephemeral consumer (replay), no acks
     start_position start;
     int max_ack_pending = 1024;         ///< durable consumers: unacknowledged messages at most
+    /// Whether incoming messages get msg_id, tag and stamp from their headers; without, only the
+    /// format is set (inferred from the payload), which is all a replay needs and much faster.
+    bool headers = true;
 };
 
 /// Something that happened to the connection, for a log line.
