@@ -221,6 +221,112 @@ class OutAndReplay(BridgeBase):
         self.assertEqual(r.returncode, 64)
 
 
+def nkey_pair():
+    """A user nkey (seed "SU...", public key "U...") made here with python3-cryptography and the
+    nkeys encoding (prefix bytes, CRC-16/XMODEM, base32), independently of event-bridge's code."""
+    import base64
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives import serialization
+
+    def crc16(data):
+        crc = 0
+        for b in data:
+            crc ^= b << 8
+            for _ in range(8):
+                crc = ((crc << 1) ^ 0x1021) & 0xFFFF if crc & 0x8000 else (crc << 1) & 0xFFFF
+        return crc
+
+    def enc(raw):
+        return base64.b32encode(raw + struct.pack("<H", crc16(raw))).decode().rstrip("=")
+
+    key = Ed25519PrivateKey.generate()
+    seed = key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption())
+    pub = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    user = 20 << 3
+    return enc(bytes([(18 << 3) | (user >> 5), (user & 31) << 3]) + seed), enc(bytes([user]) + pub)
+
+
+class Security(BridgeBase):
+    def test_nkey(self):
+        seed, public = nkey_pair()
+        self.assertTrue(seed.startswith("SU") and public.startswith("U"), (seed, public))
+        conf = os.path.join(self.dir, "nkey.conf")
+        with open(conf, "w") as f:
+            f.write('authorization { users = [ { nkey: "%s" } ] }\n' % public)
+        seed_file = os.path.join(self.dir, "user.nk")
+        with open(seed_file, "w") as f:
+            f.write(seed + "\n")
+        srv = natsc.Server(self.dir, extra=["-c", conf]).start()
+        self.servers.append(srv)
+        natsc.wait_for(srv.healthy, "nats-server health")
+        self.start_bus()
+        out = self.out([srv.url], "--stream", "EV", "--nkey", seed_file)
+        self.fire('{"k": 1}', "myco/nkey")
+        r = self.run_tool("state-event", "--from", srv.url, "--stream", "EV", "--all", "--nkey", seed_file, "count=1",
+                          "--timeout", "10")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(r.stdout.startswith(b'myco/nkey\t{"k": 1, '), r.stdout)
+        self.assertEqual(out.stop(), 0)
+        # Another user's seed is refused: exit 78, the seed never printed.
+        other, _ = nkey_pair()
+        with open(seed_file, "w") as f:
+            f.write(other + "\n")
+        r = self.run_tool("event-bridge", "out", "--server", srv.url, "--stream", "EV", "--nkey", seed_file,
+                          "--sock-dir", self.sock_dir, "-c", self.config_dir)
+        self.assertEqual(r.returncode, 78, r.stderr)
+        self.assertNotIn(other.encode(), r.stderr)
+        with open(seed_file, "w") as f:
+            f.write("not a seed\n")
+        r = self.run_tool("event-bridge", "out", "--server", srv.url, "--stream", "EV", "--nkey", seed_file,
+                          "--sock-dir", self.sock_dir, "-c", self.config_dir)
+        self.assertEqual(r.returncode, 78, r.stderr)
+        self.assertIn(b"holds no user seed", r.stderr)
+
+    def test_tls_with_client_certificates(self):
+        d = self.dir
+
+        def openssl(*args):
+            r = subprocess.run(["openssl", *args], capture_output=True, timeout=DEADLINE)
+            self.assertEqual(r.returncode, 0, r.stderr)
+
+        openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", d + "/ca.key", "-out", d + "/ca.pem",
+                "-days", "2", "-subj", "/CN=tagbus test CA")
+        for name in ("server", "client"):
+            openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "%s/%s.key" % (d, name), "-out",
+                    "%s/%s.csr" % (d, name), "-subj", "/CN=127.0.0.1")
+            with open("%s/%s.ext" % (d, name), "w") as f:
+                f.write("subjectAltName=IP:127.0.0.1\nextendedKeyUsage=%s\n" % ("serverAuth" if name == "server" else "clientAuth"))
+            openssl("x509", "-req", "-in", "%s/%s.csr" % (d, name), "-CA", d + "/ca.pem", "-CAkey", d + "/ca.key",
+                    "-CAcreateserial", "-out", "%s/%s.pem" % (d, name), "-days", "2", "-extfile", "%s/%s.ext" % (d, name))
+        srv = natsc.Server(d, extra=["--tls", "--tlscert", d + "/server.pem", "--tlskey", d + "/server.key",
+                                     "--tlscacert", d + "/ca.pem", "--tlsverify"]).start()
+        self.servers.append(srv)
+        natsc.wait_for(srv.healthy, "nats-server health")
+        self.start_bus()
+        url = "tls://127.0.0.1:%d" % srv.port
+        tls = ["--tls-ca", d + "/ca.pem", "--tls-cert", d + "/client.pem", "--tls-key", d + "/client.key"]
+        out = self.out([url], "--stream", "EV", *tls)
+        self.fire('{"t": 1}', "myco/tls")
+        r = self.run_tool("state-event", "--from", url, "--stream", "EV", "--all", *tls, "count=1", "--timeout", "10")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(r.stdout.startswith(b'myco/tls\t{"t": 1, '), r.stdout)
+        self.assertEqual(out.stop(), 0)
+        # Without a client certificate the server refuses: exit 78, one line.
+        r = self.run_tool("event-bridge", "out", "--server", url, "--stream", "EV", "--tls-ca", d + "/ca.pem",
+                          "--sock-dir", self.sock_dir, "-c", self.config_dir)
+        self.assertEqual(r.returncode, 78, r.stderr)
+        self.assertIn(b"does it require a client certificate?", r.stderr)
+        self.assertEqual(len(r.stderr.splitlines()), 1, r.stderr)
+        # A CA that did not sign the server's certificate: refused too.
+        openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", d + "/other.key", "-out", d + "/other.pem",
+                "-days", "2", "-subj", "/CN=another CA")
+        r = self.run_tool("event-bridge", "out", "--server", url, "--stream", "EV", "--tls-ca", d + "/other.pem",
+                          "--tls-cert", d + "/client.pem", "--tls-key", d + "/client.key",
+                          "--sock-dir", self.sock_dir, "-c", self.config_dir)
+        self.assertEqual(r.returncode, 78, r.stderr)
+        self.assertIn(b"unable to get local issuer certificate", r.stderr)
+
+
 class Faults(BridgeBase):
     N = 3000
 

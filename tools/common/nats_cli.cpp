@@ -7,13 +7,14 @@
 namespace tagbus::cli {
 
 void add_nats_options(CLI::App& app, nats_options& o, bool with_server) {
-    auto* g = app.add_option_group("NATS", "NATS connection (also NATS_URL, NATS_USER, NATS_PASSWORD,\nNATS_TOKEN, NATS_CREDS)");
+    auto* g = app.add_option_group("NATS", "NATS connection (also NATS_URL, NATS_USER, NATS_PASSWORD,\nNATS_TOKEN, NATS_CREDS, NATS_NKEY)");
     if (with_server)
         g->add_option("-s,--server", o.servers, "NATS URL(s): nats://HOST:PORT[,...]")->type_name("URL")->delimiter(',');
     g->add_option("--user", o.user, "NATS user name")->type_name("NAME");
     g->add_option("--password", o.password, "NATS password (@FILE: read it from FILE)")->type_name("PASS");
     g->add_option("--token", o.token, "NATS token (@FILE: read it from FILE)")->type_name("TOKEN");
     g->add_option("--creds", o.creds, "NATS .creds file (JWT and nkey seed)")->type_name("FILE");
+    g->add_option("--nkey", o.nkey, "NATS nkey seed file (a user seed, SU...)")->type_name("FILE");
     g->add_flag("--tls", o.tls, "require TLS");
     g->add_option("--tls-ca", o.tls_ca, "CA certificates to trust (PEM)")->type_name("FILE");
     g->add_option("--tls-cert", o.tls_cert, "client certificate (PEM)")->type_name("FILE");
@@ -65,11 +66,12 @@ result<engine::connect_options> nats_connect_options(const nats_options& o, cons
     if (!tok) return tok.error();
     c.token = *tok;
     c.creds_file = o.creds.empty() ? env("NATS_CREDS") : o.creds;
+    c.nkey_file = o.nkey.empty() ? env("NATS_NKEY") : o.nkey;
     c.tls = o.tls;
     c.tls_ca = o.tls_ca;
     c.tls_cert = o.tls_cert;
     c.tls_key = o.tls_key;
-    for (const std::string* f : {&c.creds_file, &c.tls_ca, &c.tls_cert, &c.tls_key})
+    for (const std::string* f : {&c.creds_file, &c.nkey_file, &c.tls_ca, &c.tls_cert, &c.tls_key})
         if (!f->empty() && std::ifstream(*f).fail())
             return failure{errc::config, "cannot read " + *f + " (given for a NATS credential or TLS file)"};
     if (!c.password.empty() && c.user.empty()) return failure{errc::invalid, "--password needs --user"};

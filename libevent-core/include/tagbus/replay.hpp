@@ -23,7 +23,7 @@ struct replay_options {
     std::chrono::system_clock::time_point since{};  ///< start::time: events stored at or after it
     std::string subject;                           ///< a subject filter ("salt.web1.>"); empty: all
     std::string prefix = "salt";                   ///< event-bridge's --prefix, to read tags of JSON messages
-    std::string user, password, token, creds_file;  ///< NATS authentication
+    std::string user, password, token, creds_file, nkey_file;  ///< NATS authentication
     bool tls = false;
     std::string tls_ca, tls_cert, tls_key;
 };

@@ -101,7 +101,7 @@ def fire_master(data: Any, tag: str, preload: Optional[Mapping[Any, Any]] = ...,
 def replay(server: Union[str, Iterable[str]], stream: str, since: Union[None, datetime.datetime, datetime.timedelta, str] = ...,
            seq: Optional[int] = ..., all: bool = ..., tag: str = ..., match_type: str = ..., wait: Optional[float] = ...,
            full: bool = ..., subject: str = ..., prefix: str = ..., user: Optional[str] = ..., password: Optional[str] = ...,
-           token: Optional[str] = ..., creds: Optional[str] = ..., tls: bool = ..., tls_ca: Optional[str] = ...,
+           token: Optional[str] = ..., creds: Optional[str] = ..., nkey: Optional[str] = ..., tls: bool = ..., tls_ca: Optional[str] = ...,
            tls_cert: Optional[str] = ..., tls_key: Optional[str] = ...) -> Iterator[Any]: ...
 
 def grains(opts: Optional[Mapping[str, Any]] = ...) -> dict[str, Any]: ...

@@ -51,7 +51,7 @@ def _matcher(tag, match_type):
 
 
 def replay(server, stream, since=None, seq=None, all=False, tag="", match_type="startswith", wait=None,
-           full=True, subject="", prefix="salt", user=None, password=None, token=None, creds=None,
+           full=True, subject="", prefix="salt", user=None, password=None, token=None, creds=None, nkey=None,
            tls=False, tls_ca=None, tls_cert=None, tls_key=None):
     """Events from ``stream`` on the NATS server(s) ``server`` (``"nats://host:4222"``, or a list),
     in the order the stream holds them: from ``since`` (a datetime, naive meaning UTC; a
@@ -83,7 +83,7 @@ def replay(server, stream, since=None, seq=None, all=False, tag="", match_type="
         else:
             when = now.timestamp() - _seconds(since)
     match = _matcher(tag, match_type)
-    auth = {k: v for k, v in (("user", user), ("password", password), ("token", token), ("creds", creds),
+    auth = {k: v for k, v in (("user", user), ("password", password), ("token", token), ("creds", creds), ("nkey", nkey),
                               ("tls_ca", tls_ca), ("tls_cert", tls_cert), ("tls_key", tls_key),
                               ("tls", "1" if tls else None)) if v}
     reader = _tagbus.Replay(servers, stream, start, sequence, when, subject, prefix, auth)

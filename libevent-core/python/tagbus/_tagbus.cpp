@@ -673,6 +673,7 @@ public:
         o.password = get("password");
         o.token = get("token");
         o.creds_file = get("creds");
+        o.nkey_file = get("nkey");
         o.tls_ca = get("tls_ca");
         o.tls_cert = get("tls_cert");
         o.tls_key = get("tls_key");

@@ -38,6 +38,7 @@ result<replay> replay::open(const replay_options& o) {
     c.password = o.password;
     c.token = o.token;
     c.creds_file = o.creds_file;
+    c.nkey_file = o.nkey_file;
     c.tls = o.tls;
     c.tls_ca = o.tls_ca;
     c.tls_cert = o.tls_cert;

@@ -9,6 +9,7 @@
 // Its callbacks only append to queues under one mutex and call `notify`; the caller's thread takes
 // the queues in poll(). natsMsg_Ack and js_PublishMsgAsync are thread-safe in libnats.
 #include "engine/stream.hpp"
+#include "host/digest.hpp"
 
 #include <dlfcn.h>
 #include <nats/nats.h>
@@ -18,9 +19,11 @@
 #include <charconv>
 #include <cmath>
 #include <condition_variable>
+#include <cstdio>
 #include <cstring>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 namespace tagbus::inline v0::engine {
@@ -31,7 +34,7 @@ namespace {
 #define TAGBUS_NATS_FUNCTIONS(X)                                                                       \
     X(nats_Open) X(natsStatus_GetText) X(nats_GetLastError) X(natsOptions_Create) X(natsOptions_Destroy)  \
     X(natsOptions_SetServers) X(natsOptions_SetName) X(natsOptions_SetUserInfo) X(natsOptions_SetToken)   \
-    X(natsOptions_SetUserCredentialsFromFiles) X(natsOptions_SetSecure)                                  \
+    X(natsOptions_SetUserCredentialsFromFiles) X(natsOptions_SetNKeyFromSeed) X(natsOptions_SetSecure)                                  \
     X(natsOptions_LoadCATrustedCertificates) X(natsOptions_LoadCertificatesChain) X(natsOptions_SetTimeout) \
     X(natsOptions_SetMaxReconnect) X(natsOptions_SetAllowReconnect) X(natsOptions_SetReconnectWait) X(natsOptions_SetDisconnectedCB)       \
     X(natsOptions_SetReconnectedCB) X(natsOptions_SetClosedCB) X(natsOptions_SetErrorHandler)             \
@@ -105,6 +108,82 @@ std::string header(natsMsg* m, const char* key) {
     const char* v = nullptr;
     if (nats().natsMsgHeader_Get(m, key, &v) == NATS_OK && v != nullptr) return v;
     return {};
+}
+
+// NATS nkeys (the nkeys library's encoding): base32 (RFC 4648, no padding) of a prefix byte, the
+// 32 key bytes and a CRC-16 (XMODEM: polynomial 0x1021, initial 0), little-endian. A user seed
+// ("SU...") has two prefix bytes: the seed's (18 << 3) and the user's (20 << 3) spread over them.
+std::uint16_t nkey_crc16(const unsigned char* p, std::size_t n) {
+    std::uint16_t crc = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+        crc ^= static_cast<std::uint16_t>(p[i]) << 8;
+        for (int k = 0; k < 8; ++k) crc = (crc & 0x8000) ? static_cast<std::uint16_t>((crc << 1) ^ 0x1021) : static_cast<std::uint16_t>(crc << 1);
+    }
+    return crc;
+}
+
+constexpr std::string_view base32_alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+
+std::string base32(const std::string& bytes) {
+    std::string out;
+    unsigned buffer = 0;
+    int bits = 0;
+    for (unsigned char c : bytes) {
+        buffer = (buffer << 8) | c;
+        bits += 8;
+        while (bits >= 5) {
+            out += base32_alphabet[(buffer >> (bits - 5)) & 31];
+            bits -= 5;
+        }
+    }
+    if (bits > 0) out += base32_alphabet[(buffer << (5 - bits)) & 31];
+    return out;
+}
+
+std::optional<std::string> unbase32(std::string_view text) {
+    std::string out;
+    unsigned buffer = 0;
+    int bits = 0;
+    for (char c : text) {
+        const auto v = base32_alphabet.find(c);
+        if (v == std::string_view::npos) return std::nullopt;
+        buffer = (buffer << 5) | static_cast<unsigned>(v);
+        bits += 5;
+        if (bits >= 8) {
+            out += static_cast<char>((buffer >> (bits - 8)) & 0xFF);
+            bits -= 8;
+        }
+    }
+    return out;
+}
+
+// The user public key ("U...") of the nkey seed in `file`, as the nats CLI's --nkey reads it.
+result<std::string> nkey_public_key(const std::string& file) {
+    FILE* f = std::fopen(file.c_str(), "r");
+    if (f == nullptr) return fail(errc::config, "cannot read the nkey file " + file + ": " + std::strerror(errno));
+    char buf[256] = {};
+    const std::size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+    std::fclose(f);
+    std::string_view text(buf, n);
+    const auto at = text.find("SU");
+    std::size_t end = at;
+    while (end < text.size() && base32_alphabet.find(text[end]) != std::string_view::npos) ++end;
+    const auto bad = [&] { return fail(errc::config, "the nkey file " + file + " holds no user seed (a line SU...)"); };
+    if (at == std::string_view::npos) return bad();
+    auto raw = unbase32(text.substr(at, end - at));
+    if (!raw || raw->size() != 36) return bad();
+    const auto* r = reinterpret_cast<const unsigned char*>(raw->data());
+    const std::uint16_t crc = static_cast<std::uint16_t>(r[34] | (r[35] << 8));
+    const unsigned type = ((r[0] & 7u) << 5) | ((r[1] & 0xF8u) >> 3);
+    if (nkey_crc16(r, 34) != crc || (r[0] & 0xF8u) != (18u << 3) || type != (20u << 3)) return bad();
+    auto pub = detail::ed25519_public_key(raw->substr(2, 32));
+    if (!pub) return pub.error();
+    std::string p(1, static_cast<char>(20 << 3));
+    p += *pub;
+    const std::uint16_t pcrc = nkey_crc16(reinterpret_cast<const unsigned char*>(p.data()), p.size());
+    p += static_cast<char>(pcrc & 0xFF);
+    p += static_cast<char>(pcrc >> 8);
+    return base32(p);
 }
 
 constexpr const char* hdr_tag = "Salt-Tag";
@@ -226,6 +305,13 @@ public:
             s = n.natsOptions_SetUserCredentialsFromFiles(opts_, o.creds_file.c_str(), nullptr);
             if (s != NATS_OK) return fail(errc::config, "cannot use credentials file " + o.creds_file + ": " + status_text(s));
         }
+        if (!o.nkey_file.empty()) {
+            if (!o.creds_file.empty()) return fail(errc::invalid, "give --creds or --nkey, not both");
+            auto pub = nkey_public_key(o.nkey_file);
+            if (!pub) return pub.error();
+            s = n.natsOptions_SetNKeyFromSeed(opts_, pub->c_str(), o.nkey_file.c_str());
+            if (s != NATS_OK) return fail(errc::config, "cannot use the nkey file " + o.nkey_file + ": " + status_text(s));
+        }
         bool tls = o.tls || !o.tls_ca.empty() || !o.tls_cert.empty();
         for (const auto& u : o.servers)
             if (u.rfind("tls://", 0) == 0) tls = true;
@@ -247,6 +333,10 @@ public:
         s = n.natsConnection_Connect(&nc_, opts_);
         if (s != NATS_OK) {
             nc_ = nullptr;
+            if (tls && s == NATS_PROTOCOL_ERROR)  // the server hung up right after the TLS handshake
+                return fail(errc::config, "cannot connect to NATS at " + joined_servers() + ": " + status_text(s) +
+                                              " (the server closed the TLS connection: does it require a client "
+                                              "certificate? give --tls-cert and --tls-key)");
             const errc k = kind_of(s);
             return fail(k, "cannot connect to NATS at " + joined_servers() + ": " + status_text(s) +
                                (k == errc::config ? " (check the user, password, token, creds or TLS options)" : ""));

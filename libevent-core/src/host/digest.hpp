@@ -19,4 +19,8 @@ namespace tagbus::inline v0::detail {
 /// provide the algorithm.
 result<std::string> digest(const char* openssl_name, std::string_view data);
 
+/// The 32-byte Ed25519 public key of a 32-byte seed (a NATS nkey's), from the same libcrypto.
+/// Errors: errc::io (libcrypto missing), errc::config (no Ed25519 in it), errc::data (not 32 bytes).
+result<std::string> ed25519_public_key(std::string_view seed);
+
 }  // namespace tagbus::detail
