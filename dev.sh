@@ -16,7 +16,7 @@ packages=(g++ meson ninja-build pkg-config cmake libuv1-dev nlohmann-json3-dev l
 # `test` also builds the fuzz targets with clang's libFuzzer, runs the Python module's tests with
 # pytest, event-api's with curl and openssl (a certificate made per test), and its page in
 # chromium (headless); event-bridge's against nats-server clusters it starts.
-test_packages=(clang libclang-rt-14-dev python3-pytest curl openssl chromium nats-server)
+test_packages=(clang libclang-rt-14-dev python3-pytest python3-cryptography curl openssl chromium nats-server)
 
 install_missing() {
     local missing=()

@@ -329,6 +329,7 @@ class Security(BridgeBase):
 
 class Faults(BridgeBase):
     N = 3000
+    OUTAGE = float(os.environ.get("TAGBUS_BRIDGE_OUTAGE", "0"))
 
     def test_sigkill_restart_resends_unacknowledged_once(self):
         """NATS frozen (SIGSTOP) so nothing is acknowledged; the bridge has every event in its spool
@@ -369,14 +370,37 @@ class Faults(BridgeBase):
         c.close()
         srv.stop()
         self.wait_log(out, b"lost the NATS connection")
+        outage_end = time.monotonic() + self.OUTAGE
         self.fire_many(self.N, start=100)
         natsc.wait_for(lambda: spool_records(spool) >= self.N, "the spooled events")
+        # The outage lasts at least OUTAGE seconds (the issue's 30 by hand: TAGBUS_BRIDGE_OUTAGE=30):
+        # a deliberate duration, during which the bridge keeps trying to reconnect.
+        natsc.wait_for(lambda: time.monotonic() >= outage_end, "the end of the outage", self.OUTAGE + DEADLINE)
         srv.start()
         self.wait_log(out, b"reconnected to NATS")
         c = self.client(srv)
         natsc.wait_for(lambda: self.stream_count(c, "EV") >= self.N + 100, "the spool drained")
         self.assertEqual(out.stop(), 0)
         self.assert_exactly_once_in_order(c.messages("EV"), list(range(self.N + 100)))
+
+    def test_event_over_max_payload_is_dropped_counted_and_logged(self):
+        """An event the server can never take does not block the ones after it."""
+        conf = os.path.join(self.dir, "small.conf")
+        with open(conf, "w") as f:
+            f.write("max_payload: 4096\n")
+        srv = self.nats(extra=["-c", conf])
+        self.start_bus()
+        out = self.out([srv.url], "--stream", "EV")
+        self.fire('{"big": "%s"}' % ("x" * 8000), "myco/big")
+        self.fire('{"small": 1}', "myco/small")
+        line = self.wait_log(out, b"dropped event ")
+        self.assertIn(b"over the server's max_payload", line)
+        c = self.client(srv)
+        natsc.wait_for(lambda: self.stream_count(c, "EV") == 1, "the small event")
+        self.assertEqual(c.messages("EV")[0]["headers"]["Salt-Tag"], "myco/small")
+        out.p.send_signal(signal.SIGTERM)
+        self.assertIn(b"took 2 events, published 1 (0 already in the stream), lost 1", self.wait_log(out, b"took "))
+        self.assertEqual(out.wait(), 0)
 
     def test_spool_full_loss_is_counted_and_logged(self):
         srv = self.nats()

@@ -171,6 +171,12 @@ private:
             m.format = std::move(rec.format);
             m.payload = std::move(rec.payload);
             if (auto p = engine_->publish(m); !p) {
+                if (p.error().code == errc::data) {  // never publishable: counted and logged, not retried
+                    say("dropped event " + m.msg_id + ": " + p.error().message + " (raise max_payload in nats-server)");
+                    ++lost_;
+                    spool_.acknowledged(rec.index);
+                    continue;
+                }
                 failed("cannot publish: " + p.error().message);
                 return;
             }

@@ -471,6 +471,9 @@ public:
             else s = n.js_PublishMsgAsync(js_, &msg, &po);
         }
         if (msg != nullptr) n.natsMsg_Destroy(msg);  // not taken (an error)
+        if (s == NATS_MAX_PAYLOAD)  // never accepted, however often it is sent
+            return fail(errc::data, "the message for '" + m.tag + "' is " + std::to_string(m.payload.size()) +
+                                        " bytes, over the server's max_payload");
         if (s != NATS_OK) return fail(kind_of(s), "cannot publish to NATS: " + status_text(s));
         return {};
     }

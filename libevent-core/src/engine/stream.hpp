@@ -116,7 +116,8 @@ public:
     /// Creates the stream when missing; when it exists, checks that it takes `subjects`.
     virtual result<void> ensure_stream(const stream_options& s) = 0;
     /// Queues one publish; its result comes from poll(). Does not block on the network.
-    /// errc::unavailable when the connection is closed for good.
+    /// errc::data for a message the engine can never take (over the server's max_payload);
+    /// errc::unavailable while there is no connection.
     virtual result<void> publish(const outgoing& m) = 0;
     /// Starts delivering messages (poll() gives them). Messages of a durable consumer must be
     /// ack()ed, else they come again after the ack wait.
