@@ -5,7 +5,7 @@
 #   ./dev.sh test   install what is missing, then: build and run every test; the same suite in an
 #                   ASan+UBSan build; each libFuzzer target for a bounded time
 # Environment:
-#   TAGBUS_FUZZ_SECONDS  seconds each fuzz target runs in `test` (default 25; 0 skips fuzzing)
+#   TAGBUS_FUZZ_SECONDS  seconds each fuzz target runs in `test` (default 20; 0 skips fuzzing)
 #   DEV_SH_BIN           `run` only: use the tools in this folder, install and build nothing
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -149,7 +149,7 @@ fuzz_one() {
 }
 
 fuzz_all() {
-    local secs=${TAGBUS_FUZZ_SECONDS:-25}
+    local secs=${TAGBUS_FUZZ_SECONDS:-20}
     local t results=build-fuzz/fuzz-logs/results
     mkdir -p "$(dirname "$results")"
     : >"$results"
@@ -201,7 +201,7 @@ phase() {
 }
 
 test_all() {
-    local rc=0 secs=${TAGBUS_FUZZ_SECONDS:-25}
+    local rc=0 secs=${TAGBUS_FUZZ_SECONDS:-20}
     local dirs=(build)
     phase "build"
     build_in build -Dpython=enabled -Devent_api=enabled
