@@ -216,6 +216,33 @@ TEST_CASE("segments go once every record in them is acknowledged") {
     CHECK(s->waiting() == 0);
 }
 
+TEST_CASE("a small spool whose records are acknowledged keeps taking new ones") {
+    temp_dir t;
+    std::vector<std::string> notes;
+    auto s = spool::open(t.path + "/sp", 65536, notes);  // event-bridge's smallest --spool-max
+    REQUIRE(s);
+    // Forty times the bound goes through, each record acknowledged soon after it was handed out.
+    std::uint64_t appended = 0;
+    for (int i = 1; i <= 10000; ++i) {
+        auto r = rec(i, 200);
+        auto ok = s->append(r);
+        REQUIRE(ok);
+        REQUIRE(*ok);
+        ++appended;
+        REQUIRE(s->flush());
+        for (;;) {
+            auto n = s->next();
+            REQUIRE(n);
+            if (!*n) break;
+            s->acknowledged((*n)->index);
+        }
+        CHECK(s->bytes() <= 65536);
+    }
+    CHECK(appended == 10000);
+    CHECK(s->waiting() == 0);
+    CHECK(seg_files(t.path + "/sp").size() <= 2);
+}
+
 TEST_CASE("one spool, one bridge") {
     temp_dir t;
     std::vector<std::string> notes;

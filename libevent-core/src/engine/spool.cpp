@@ -311,7 +311,9 @@ result<spool> spool::open(const std::string& dir, std::uint64_t max_bytes, std::
     impl& p = *s.p_;
     p.dir = dir;
     p.max = max_bytes;
-    p.segment_bytes = std::clamp<std::uint64_t>(max_bytes / 8, 1u << 20, 64u << 20);
+    // Segments of an eighth of the bound (4 KiB to 64 MiB): the one being written is never removed,
+    // so it must be small against the bound, or acknowledged records in it would fill the spool.
+    p.segment_bytes = std::clamp<std::uint64_t>(max_bytes / 8, 4096, 64u << 20);
     if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return io_error("create the folder", dir);
     const std::string lock = dir + "/lock";
     p.lock_fd = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
