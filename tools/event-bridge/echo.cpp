@@ -71,7 +71,12 @@ std::optional<echo_ring> echo_ring::for_sock_dir(const std::string& sock_dir) {
 }
 
 echo_ring::echo_ring(echo_ring&& o) noexcept
-    : map_(std::exchange(o.map_, nullptr)), size_(o.size_), seen_(o.seen_), set_(std::move(o.set_)), order_(std::move(o.order_)) {}
+    : map_(std::exchange(o.map_, nullptr)),
+      size_(o.size_),
+      seen_(o.seen_),
+      set_(std::move(o.set_)),
+      order_(std::move(o.order_)),
+      unfinished_(std::move(o.unfinished_)) {}
 
 echo_ring::~echo_ring() {
     if (map_ != nullptr) ::munmap(map_, size_);
@@ -84,22 +89,39 @@ void echo_ring::note(std::string_view body) {
     s.number.store(i + 1, std::memory_order_release);
 }
 
+void echo_ring::remember(std::uint64_t d) {
+    if (set_.insert(d).second) order_.push_back(d);
+    if (order_.size() > slots) {
+        set_.erase(order_.front());
+        order_.pop_front();
+    }
+}
+
 bool echo_ring::contains(std::string_view body) {
     const std::uint64_t written = header(map_)->written.load(std::memory_order_acquire);
+    // Slots claimed but not yet written when last read (another `in` bridge between its claim
+    // and its write): read again now, or given up once far behind the head.
+    for (std::size_t k = 0; k < unfinished_.size();) {
+        const std::uint64_t i = unfinished_[k];
+        const slot& s = slot_array(map_)[i % slots];
+        if (s.number.load(std::memory_order_acquire) == i + 1) {
+            remember(s.digest.load(std::memory_order_relaxed));
+        } else if (written - i < slots / 2) {
+            ++k;
+            continue;
+        }
+        unfinished_[k] = unfinished_.back();
+        unfinished_.pop_back();
+    }
     if (written != seen_) {
         if (written < seen_ || written - seen_ > slots) seen_ = written > slots ? written - slots : 0;
         for (; seen_ < written; ++seen_) {
             const slot& s = slot_array(map_)[seen_ % slots];
             if (s.number.load(std::memory_order_acquire) != seen_ + 1) {
-                if (written - seen_ < 1024) break;  // still being written: next time
-                continue;                           // its writer died between claiming and writing
+                unfinished_.push_back(seen_);  // its writer is between claiming and writing
+                continue;
             }
-            const std::uint64_t d = s.digest.load(std::memory_order_relaxed);
-            if (set_.insert(d).second) order_.push_back(d);
-            if (order_.size() > slots) {
-                set_.erase(order_.front());
-                order_.pop_front();
-            }
+            remember(s.digest.load(std::memory_order_relaxed));
         }
     }
     if (set_.empty()) return false;

@@ -12,6 +12,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_set>
+#include <vector>
 
 namespace tagbus::bridge {
 
@@ -33,11 +34,13 @@ public:
 
 private:
     echo_ring(void* map, std::size_t size) : map_(map), size_(size) {}
+    void remember(std::uint64_t digest);
     void* map_;
     std::size_t size_;
     std::uint64_t seen_ = 0;  // ring entries read into set_
     std::unordered_set<std::uint64_t> set_;
     std::deque<std::uint64_t> order_;
+    std::vector<std::uint64_t> unfinished_;  // slots claimed but not yet written when read
 };
 
 }  // namespace tagbus::bridge

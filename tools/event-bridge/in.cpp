@@ -150,6 +150,11 @@ private:
                 waiting_.pop_front();
                 std::string id = m.msg_id.empty() ? s_.stream + ":" + std::to_string(m.stream_sequence) : m.msg_id;
                 std::string body;
+                if (std::find(ids.begin(), ids.end(), id) != ids.end()) {  // delivered twice within one batch
+                    ++duplicates_;
+                    engine_->ack(m);
+                    continue;
+                }
                 if (auto why = prepare(m, id, body)) {
                     if (!why->empty()) {
                         ++refused_;
