@@ -145,12 +145,13 @@ private:
             std::vector<engine::incoming> batch;
             std::string frames;
             std::vector<std::string> ids;
+            std::unordered_set<std::string> in_batch;
             while (!waiting_.empty() && batch.size() < static_cast<std::size_t>(s_.batch)) {
                 engine::incoming m = std::move(waiting_.front());
                 waiting_.pop_front();
                 std::string id = m.msg_id.empty() ? s_.stream + ":" + std::to_string(m.stream_sequence) : m.msg_id;
                 std::string body;
-                if (std::find(ids.begin(), ids.end(), id) != ids.end()) {  // delivered twice within one batch
+                if (!in_batch.insert(id).second) {  // delivered twice within one batch
                     ++duplicates_;
                     engine_->ack(m);
                     continue;
