@@ -5,6 +5,13 @@
 // Order: records leave the spool in index order and are published in that order; after a failed
 // publish everything from the first unacknowledged record is sent again (the engine removes the
 // duplicates by message id), so the stream holds each event once, in the order the bus gave them.
+//
+// A window of publishes in flight could still be stored out of order when the stream's leader
+// changes: the first publishes of a window find no leader and are refused while the later ones
+// reach the new leader and are stored. So after a failure the bridge sends nothing new until every
+// publish in flight has its answer (settling), then sends one event at a time until one is taken
+// (probing), and only then opens the window again. It starts, and starts again after a new
+// connection, by probing.
 #include <signal.h>
 #include <sys/random.h>
 #include <unistd.h>
@@ -157,8 +164,9 @@ private:
     }
 
     void pump() {
-        if (stopped_ || paused_ || retry_timer_) return;
-        while (inflight_.size() < s_.window) {
+        if (stopped_ || paused_ || retry_timer_ || settling_) return;
+        const std::size_t window = probing_ ? 1 : s_.window;
+        while (inflight_.size() < window) {
             auto r = spool_.next();
             if (!r) return fatal(r.error());
             if (!*r) break;
@@ -185,16 +193,27 @@ private:
         if (draining_) check_drained();
     }
 
-    // A publish failed: everything from the first unacknowledged record goes again after a pause.
+    // A publish failed: nothing new is sent until every publish in flight has its answer and a
+    // pause has passed; then everything from the first unacknowledged record goes again, one at a
+    // time until the stream takes one.
     void failed(const std::string& why) {
         if (!retrying_) say(why + "; resending from the first unacknowledged event");
         retrying_ = true;
+        settling_ = true;
+        probing_ = true;
         if (retry_timer_) return;
         retry_timer_ = loop_.after(500, [this] {
             retry_timer_ = 0;
-            spool_.rewind();
-            pump();
+            resend_when_settled();
+            pump();  // a new connection may have come meanwhile: nothing to settle, send again
         });
+    }
+
+    void resend_when_settled() {
+        if (!settling_ || retry_timer_ || !inflight_.empty()) return;
+        settling_ = false;
+        spool_.rewind();
+        pump();
     }
 
     void on_engine() {
@@ -207,6 +226,8 @@ private:
                 // A new connection: what was in flight on the old one has no answer coming, and is
                 // sent again, in order, with everything after it.
                 paused_ = false;
+                settling_ = false;
+                probing_ = true;
                 inflight_.clear();
                 spool_.rewind();
             }
@@ -218,7 +239,8 @@ private:
                 spool_.acknowledged(it->second);
                 ++published_;
                 if (a.duplicate) ++duplicates_;
-                if (retrying_) {
+                if (!settling_) probing_ = false;  // the stream has a leader that takes events: open the window
+                if (retrying_ && !settling_) {
                     retrying_ = false;
                     say("NATS takes events again");
                 }
@@ -227,6 +249,7 @@ private:
             }
             inflight_.erase(it);
         }
+        resend_when_settled();
         pump();
     }
 
@@ -291,7 +314,7 @@ private:
     std::unordered_map<std::string, std::uint64_t> inflight_;  // msg id → spool index
     std::uint64_t taken_ = 0, published_ = 0, duplicates_ = 0, lost_ = 0, lost_run_ = 0, lost_first_ = 0, echoes_ = 0;
     event_loop::timer_id retry_timer_ = 0, sync_timer_ = 0;
-    bool retrying_ = false, paused_ = false, draining_ = false, stopped_ = false, warned_bad_body_ = false;
+    bool retrying_ = false, settling_ = false, probing_ = true, paused_ = false, draining_ = false, stopped_ = false, warned_bad_body_ = false;
     int code_ = 0;
 };
 
