@@ -68,7 +68,7 @@ int main_out(int argc, char** argv) {
     app.add_option("--max-bytes", max_bytes, "a new stream keeps this many bytes")->type_name("SIZE");
     app.add_option("--prefix", s.prefix, "subject prefix [salt]")->type_name("PREFIX");
     app.add_option("--source-id", source_id, "this bus's name in subjects [minion id\nor host name]")->type_name("ID");
-    app.add_option("--spool", spool, "spool folder (else in memory, lost on exit)")->type_name("DIR");
+    app.add_option("--spool", spool, "spool folder [$STATE_DIRECTORY/spool under\nsystemd, else in memory: lost on exit]")->type_name("DIR");
     app.add_option("--spool-max", spool_max, "spool bound [1G on disk, 256M in memory]")->type_name("SIZE");
     app.add_option("--format", s.format, "payload: salt (the body) or json [salt]")->type_name("FORMAT");
     app.add_option("--window", s.window, "unacknowledged publishes at most [8192]")->type_name("N")->check(CLI::Range(1, 1 << 20));
@@ -93,6 +93,8 @@ int main_out(int argc, char** argv) {
         if (!b) return cli::usage(tool, "--max-bytes: " + b.error().message);
         s.stream.max_bytes = *b;
     }
+    // Under systemd (event-bridge@.service's StateDirectory=) the spool is on disk there by default.
+    if (const char* sd = std::getenv("STATE_DIRECTORY"); !spool && sd && *sd) spool = std::string(sd) + "/spool";
     s.spool_max = spool ? 1ull << 30 : 256ull << 20;
     if (!spool_max.empty()) {
         auto b = engine::parse_size(spool_max);
