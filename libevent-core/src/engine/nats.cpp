@@ -331,6 +331,12 @@ public:
                 return fail(errc::config, "cannot load the TLS client certificate " + o.tls_cert + ": " + status_text(s));
         }
         s = n.natsConnection_Connect(&nc_, opts_);
+        // libnats 3.4 now and then sends no signature of the server's nonce (the server logs
+        // "Signature missing", about one connection in seventy here), so a refusal under --nkey or
+        // --creds is believed only after the next connections, each with a new nonce, say the same.
+        const bool signs = !o.nkey_file.empty() || !o.creds_file.empty();
+        for (int again = 0; signs && (s == NATS_NOT_PERMITTED || s == NATS_CONNECTION_AUTH_FAILED) && again < 3; ++again)
+            s = n.natsConnection_Connect(&nc_, opts_);
         if (s != NATS_OK) {
             nc_ = nullptr;
             if (tls && s == NATS_PROTOCOL_ERROR)  // the server hung up right after the TLS handshake
