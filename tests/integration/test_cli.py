@@ -5,9 +5,11 @@ render without groff warnings, the completion files parse, and bash completion a
 
 No bus is needed: nothing here opens a socket.
 """
+import json
 import os
 import re
 import subprocess
+import tempfile
 import unittest
 
 import tb
@@ -16,8 +18,8 @@ from tb import tool
 TOOLS = ["state-event", "event-fire", "event-send", "event-busd", "event-bridge"]
 if os.path.exists(tool("event-api")):  # an optional build (-Devent_api); dev.sh enables it
     TOOLS.append("event-api")
-# Each program's man page: section 1 (user commands), but event-api, a system daemon installed in
-# sbin, is in section 8.
+# Each program's man page: section 1 (user commands), but event-api's and event-bridge's, services
+# an administrator sets up, are in section 8.
 MAN_PAGE = {t: t + ".1" for t in TOOLS} | {"event-api": "event-api.8", "event-bridge": "event-bridge.8"}
 # A tool with directions: each has its own --help, and the tool's options are all of theirs.
 SUBCOMMANDS = {"event-bridge": ["out", "in"]}
@@ -100,6 +102,17 @@ class Help(unittest.TestCase):
                     wide = [line for line in out.splitlines() if len(line) > 80]
                     self.assertEqual(wide, [], f"{t} {sub} --help lines over 80 columns")
 
+    def test_short_help_is_help(self):
+        for t in TOOLS:
+            with self.subTest(tool=t):
+                r = run([tool(t), "-h"])
+                self.assertEqual((r.returncode, r.stderr), (0, b""))
+                self.assertEqual(r.stdout.decode("utf-8"), self.help(t))
+                for sub in SUBCOMMANDS.get(t, []):
+                    r = run([tool(t), sub, "-h"])
+                    self.assertEqual((r.returncode, r.stderr), (0, b""))
+                    self.assertEqual(r.stdout.decode("utf-8"), self.help(t, [sub]))
+
     def test_version(self):
         version = project_version()
         for t in TOOLS:
@@ -156,6 +169,16 @@ class ManPages(unittest.TestCase):
                 self.assertIn("NAME", out)
                 wide = [line for line in out.splitlines() if len(line) > 80]
                 self.assertEqual(wide, [], f"{page}: rendered lines over 80 columns")
+                # Every groff warning, not only man's default set.
+                r = run(["groff", "-man", "-ww", "-z", "-Tutf8", os.path.join(MAN, page)])
+                self.assertEqual((r.returncode, r.stderr.decode()), (0, ""))
+
+    def test_every_program_page_has_the_sections_a_reader_looks_for(self):
+        for t in TOOLS:
+            with self.subTest(page=MAN_PAGE[t]):
+                sections = re.findall(r'(?m)^\.SH\s+"?([^"\n]+)"?\s*$', read(os.path.join(MAN, MAN_PAGE[t])))
+                for want in ("NAME", "SYNOPSIS", "DESCRIPTION", "OPTIONS", "EXAMPLES", "EXIT STATUS", "SEE ALSO"):
+                    self.assertIn(want, sections)
 
     def test_pages_are_self_contained(self):
         for page in PAGES:
@@ -219,8 +242,11 @@ printf '%s\n' "${COMPREPLY[@]}"
         `line` is the command line when it is not the words joined by spaces."""
         if line is None:
             line = " ".join([t, *words])
+        # The tools on PATH, as installed: event-send's completion asks `event-send --list-grains`.
+        e = env()
+        e["PATH"] = os.path.dirname(tool(t)) + os.pathsep + e.get("PATH", "/usr/bin:/bin")
         r = run(["bash", "-c", self.COMPLETE, "bash", BASH_COMPLETION, bash_file(t), wordbreaks, line, t,
-                 *words])
+                 *words], env=e)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(r.stderr, b"")
         return r.stdout.decode().splitlines()
@@ -263,6 +289,19 @@ printf '%s\n' "${COMPREPLY[@]}"
         reply = self.complete("state-event", ["count=1", ""], " \t\n\"'><;|&(:")
         self.assertEqual(sorted(reply), ["node=", "pretty=", "quiet=", "sock_dir="])
 
+    def test_grain_names_and_sock_dir_paths(self):
+        grains = sorted(k for k in json.loads(run([tool("event-send"), "--list-grains"]).stdout) if k.startswith("os"))
+        self.assertIn("os", grains)
+        no_equals = " \t\n\"'><;|&(:"
+        self.assertEqual(sorted(self.complete("event-send", ["t", "{}", "with_grains=[o"], no_equals)),
+                         ["with_grains=[" + g for g in grains])
+        with tempfile.TemporaryDirectory() as d:
+            os.mkdir(os.path.join(d, "socks"))
+            open(os.path.join(d, "some-file"), "w").close()
+            self.assertEqual(self.complete("state-event", ["--sock-dir", d + "/so"]), [d + "/socks"])
+            self.assertEqual(self.complete("state-event", ["sock_dir=" + d + "/so"], no_equals),
+                             ["sock_dir=" + d + "/socks"])
+
     def test_option_values(self):
         self.assertEqual(self.complete("state-event", ["--color", "a"]), ["auto", "always"])
         self.assertEqual(self.complete("state-event", ["--color", "=", "a"], line="state-event --color=a"),
@@ -274,6 +313,73 @@ printf '%s\n' "${COMPREPLY[@]}"
         self.assertEqual(self.complete("event-api", ["--node", "mi"]), ["minion"])
         self.assertEqual(self.complete("event-api", ["--ipc-mode", "i"]), ["ipc"])
         self.assertIn("0.0.0.0", self.complete("event-api", ["--host", "0"]))
+
+
+class ZshCompletion(unittest.TestCase):
+    """The zsh completion functions in a real interactive zsh: tests/integration/zsh_complete.zsh
+    types each line and a TAB into zsh in a pseudo-terminal (zpty) and reports what was offered."""
+
+    def offered(self, *lines, cwd=None):
+        r = run(["zsh", "-f", os.path.join(os.path.dirname(os.path.abspath(__file__)), "zsh_complete.zsh"),
+                 os.path.join(SRC, "completions", "zsh"), os.path.dirname(tool("state-event")), *lines], cwd=cwd)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        got, current = {}, None
+        for line in r.stdout.decode().splitlines():
+            if line.startswith("== "):
+                current = line[3:]
+                got[current] = []
+            else:
+                got[current].append(line)
+        self.assertEqual(list(got), list(lines))
+        return got
+
+    def test_every_long_option_is_offered(self):
+        lines = []
+        for t in TOOLS:
+            lines += [f"{t} {sub} --" for sub in SUBCOMMANDS[t]] if t in SUBCOMMANDS else [f"{t} --"]
+        got = self.offered(*lines)
+        for line in lines:
+            with self.subTest(line=line):
+                argv = line.split()[:-1]
+                want = set(LONG_OPTION.findall(run([tool(argv[0]), *argv[1:], "--help"]).stdout.decode()))
+                self.assertTrue(want, line)
+                self.assertEqual(want - set(got[line]), set())
+
+    def test_each_tool(self):
+        got = self.offered("state-event --no", "state-event node=m", "state-event pretty=", "event-fire --fr",
+                           "event-fire {} t node=mi", "event-send --list", "event-busd --ipc-mode t",
+                           "event-busd --pid", "event-bridge o", "event-bridge out --sp", "event-bridge in --du",
+                           "event-bridge out --format j", *(["event-api --salt"] if "event-api" in TOOLS else []))
+        self.assertIn("--node", got["state-event --no"])
+        self.assertEqual(got["state-event node=m"], ["master", "minion"])
+        self.assertEqual(got["state-event pretty="], ["False", "True"])
+        self.assertIn("--framing", got["event-fire --fr"])
+        self.assertEqual(got["event-fire {} t node=mi"], ["minion"])
+        self.assertEqual(got["event-send --list"], ["--list-grains"])
+        self.assertEqual(got["event-busd --ipc-mode t"], ["tcp"])
+        self.assertEqual(got["event-busd --pid"], ["--pidfile"])
+        self.assertEqual(got["event-bridge o"], ["out"])
+        self.assertEqual(got["event-bridge out --sp"], ["--spool", "--spool-max"])
+        self.assertEqual(got["event-bridge in --du"], ["--durable"])
+        self.assertEqual(got["event-bridge out --format j"], ["json"])
+        if "event-api" in TOOLS:
+            self.assertEqual(got["event-api --salt"], ["--salt-token-dir"])
+
+    def test_grain_names_and_sock_dir_paths(self):
+        grains = sorted(k for k in json.loads(run([tool("event-send"), "--list-grains"]).stdout) if k.startswith("os"))
+        self.assertIn("os", grains)
+        with tempfile.TemporaryDirectory() as d:
+            os.mkdir(os.path.join(d, "socks"))
+            open(os.path.join(d, "some-file"), "w").close()
+            # zsh reads an unquoted [ as a glob, so a zsh user quotes the list.
+            got = self.offered("event-send t {} 'with_grains=[o", "event-send t {} 'with_grains=[os,i",
+                               "state-event --sock-dir so", "state-event sock_dir=so", cwd=d)
+            self.assertEqual(got["event-send t {} 'with_grains=[o"], grains)
+            self.assertEqual(got["event-send t {} 'with_grains=[os,i"],
+                             sorted(k for k in json.loads(run([tool("event-send"), "--list-grains"]).stdout)
+                                    if k.startswith("i")))
+            self.assertEqual(got["state-event --sock-dir so"], ["socks"])
+            self.assertEqual(got["state-event sock_dir=so"], ["socks"])
 
 
 if __name__ == "__main__":
