@@ -2,10 +2,12 @@
 # tagbus developer entry point (README's two commands):
 #   ./dev.sh run    install what is missing, build, start a master bus and a minion bus that
 #                   forwards fire_master events to it, watch the master bus (pretty)
-#   ./dev.sh test   install what is missing, then: build and run every test; the same suite in an
-#                   ASan+UBSan build; each libFuzzer target for a bounded time
+#   ./dev.sh test   install what is missing, then: build the Debian packages (dpkg-buildpackage:
+#                   the release build, in which every test runs), check them with lintian,
+#                   install, use and purge them (as root); the same suite in an ASan+UBSan
+#                   build; each libFuzzer target for a bounded time
 # Environment:
-#   TAGBUS_FUZZ_SECONDS  seconds each fuzz target runs in `test` (default 20; 0 skips fuzzing)
+#   TAGBUS_FUZZ_SECONDS  seconds each fuzz target runs in `test` (default 15; 0 skips fuzzing)
 #   DEV_SH_BIN           `run` only: use the tools in this folder, install and build nothing
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -16,7 +18,10 @@ packages=(g++ meson ninja-build pkg-config cmake libuv1-dev nlohmann-json3-dev l
 # `test` also builds the fuzz targets with clang's libFuzzer, runs the Python module's tests with
 # pytest, event-api's with curl and openssl (a certificate made per test), and its page in
 # chromium (headless); event-bridge's against nats-server clusters it starts.
-test_packages=(clang libclang-rt-14-dev python3-pytest python3-cryptography curl openssl chromium nats-server)
+# The Debian packages are built with debhelper and checked with lintian; the smoke test verifies
+# the systemd units (systemd-analyze).
+test_packages=(clang libclang-rt-14-dev python3-pytest python3-cryptography curl openssl chromium nats-server
+               build-essential dpkg-dev debhelper dh-python lintian systemd)
 
 install_missing() {
     local missing=()
@@ -149,7 +154,7 @@ fuzz_one() {
 }
 
 fuzz_all() {
-    local secs=${TAGBUS_FUZZ_SECONDS:-20}
+    local secs=${TAGBUS_FUZZ_SECONDS:-15}
     local t results=build-fuzz/fuzz-logs/results
     mkdir -p "$(dirname "$results")"
     : >"$results"
@@ -200,13 +205,60 @@ phase() {
     [ -z "$1" ] || echo "dev.sh: == $1" >&2
 }
 
+# Builds the Debian packages with dpkg-buildpackage into build-deb/: the release build, with
+# Debian's compiler flags, in obj-<triplet>; every test runs in it (dh_auto_test), so this is the
+# release test suite too. dpkg-buildpackage writes into the parent folder; the files listed in
+# the .changes are moved to build-deb/.
+deb_dir=build-deb
+package_build() {
+    rm -rf "$deb_dir"
+    mkdir -p "$deb_dir"
+    local rc=0
+    # Within CI's time on two cores: no debug information (-g costs a third of the compile time
+    # here; the -dbgsym packages would be empty, so none are made) and ninja's usual four jobs.
+    # `dpkg-buildpackage -us -uc -b` alone builds the packages as Debian does, with -g.
+    DEB_CFLAGS_APPEND=-g0 DEB_CXXFLAGS_APPEND=-g0 \
+        DEB_BUILD_OPTIONS="noautodbgsym parallel=4 ${DEB_BUILD_OPTIONS:-}" \
+        dpkg-buildpackage -us -uc -b || rc=$?
+    local changes
+    changes=$(ls ../tagbus_*_"$(dpkg-architecture -qDEB_HOST_ARCH)".changes 2>/dev/null | head -n 1)
+    if [ -n "$changes" ]; then
+        local f
+        for f in $(awk '/^Files:/ { on = 1; next } /^[^ ]/ { on = 0 } on { print $5 }' "$changes"); do
+            mv "../$f" "$deb_dir/"
+        done
+        mv "$changes" "$deb_dir/"
+    fi
+    return $rc
+}
+
 test_all() {
-    local rc=0 secs=${TAGBUS_FUZZ_SECONDS:-20}
-    local dirs=(build)
-    phase "build"
-    build_in build -Dpython=enabled -Devent_api=enabled
-    phase "test suite"
-    suite build || rc=1
+    local rc=0 secs=${TAGBUS_FUZZ_SECONDS:-15}
+    local results=()
+    phase "Debian packages: release build and test suite (dpkg-buildpackage)"
+    local obj
+    obj=obj-$(dpkg-architecture -qDEB_HOST_GNU_TYPE)
+    local dirs=("$obj")
+    if package_build; then
+        phase "lintian"
+        if lintian --fail-on error "$deb_dir"/*.changes; then
+            results+=(ok)
+        else
+            echo "dev.sh: lintian reported errors" >&2
+            results+=(fail)
+            rc=1
+        fi
+        phase "package smoke test (dpkg -i, use, purge)"
+        if ((EUID == 0)); then
+            if tests/package/smoke.sh "$deb_dir"; then results+=(ok); else results+=(fail); rc=1; fi
+        else
+            echo "dev.sh: the package smoke test installs packages: run as root for it (skipped)" >&2
+        fi
+    else
+        echo "dev.sh: dpkg-buildpackage failed (a test or a packaging step; see above)" >&2
+        results+=(fail)
+        rc=1
+    fi
 
     # The same suite with AddressSanitizer and UndefinedBehaviorSanitizer. Static linking and
     # the static C++ runtime do not mix with the sanitizers' runtimes: everything is shared here.
@@ -221,7 +273,6 @@ test_all() {
     suite build-asan --timeout-multiplier 3 || rc=1
     dirs+=(build-asan)
 
-    local results=()
     if ((secs > 0)); then
         phase "fuzz build (clang, libFuzzer)"
         if [ ! -f build-fuzz/build.ninja ]; then
