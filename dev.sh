@@ -263,11 +263,12 @@ test_all() {
     # The same suite with AddressSanitizer and UndefinedBehaviorSanitizer. Static linking and
     # the static C++ runtime do not mix with the sanitizers' runtimes: everything is shared here.
     # -Og, not -O2: gcc's UBSan instrumentation at -O2 makes the build five times slower (past
-    # CI's time on two cores), and -Og keeps the suite's speed close.
+    # CI's time on two cores), and -Og keeps the suite's speed close. -g1, not -g: line tables
+    # give the reports their file:line, and the build takes 40% less time than with full -g.
     export ASAN_OPTIONS=halt_on_error=1:abort_on_error=0:detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1:strict_init_order=1
     export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
     phase "ASan+UBSan build"
-    build_in build-asan -Ddebug=true -Doptimization=g -Db_sanitize=address,undefined -Db_lundef=false \
+    build_in build-asan -Ddebug=false -Dcpp_args=-g1 -Doptimization=g -Db_sanitize=address,undefined -Db_lundef=false \
         -Dprefer_static=false -Dpython=enabled -Devent_api=enabled
     phase "ASan+UBSan test suite"
     suite build-asan --timeout-multiplier 3 || rc=1
@@ -276,7 +277,7 @@ test_all() {
     if ((secs > 0)); then
         phase "fuzz build (clang, libFuzzer)"
         if [ ! -f build-fuzz/build.ninja ]; then
-            CXX=clang++ meson setup build-fuzz --buildtype=debugoptimized -Db_sanitize=address,undefined \
+            CXX=clang++ meson setup build-fuzz -Doptimization=2 -Ddebug=false -Dcpp_args=-g1 -Db_sanitize=address,undefined \
                 -Db_lundef=false -Dprefer_static=false -Dfuzzing=true >/dev/null
         fi
         local t targets=()
