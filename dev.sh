@@ -19,9 +19,9 @@ packages=(g++ meson ninja-build pkg-config cmake libuv1-dev nlohmann-json3-dev l
 # pytest, event-api's with curl and openssl (a certificate made per test), and its page in
 # chromium (headless); event-bridge's against nats-server clusters it starts.
 # The Debian packages are built with debhelper and checked with lintian; the smoke test verifies
-# the systemd units (systemd-analyze).
+# the systemd units (systemd-analyze) and installs them (the tagbus package needs adduser).
 test_packages=(clang libclang-rt-14-dev python3-pytest python3-cryptography curl openssl chromium nats-server
-               build-essential dpkg-dev debhelper dh-python lintian systemd)
+               build-essential dpkg-dev debhelper dh-python lintian systemd adduser)
 
 install_missing() {
     local missing=()
