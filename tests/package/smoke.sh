@@ -99,6 +99,18 @@ else
     pids+=($!)
 fi
 check "the bus's sockets appear" until_true test -S /run/salt/master/master_event_pub.ipc
+# The minion bus, as event-busd@minion.service runs it: its OPTIONS from the shipped file.
+if ! systemd_pid1; then
+    install -d -o root -g tagbus -m 1770 /run/salt/minion
+    (. /etc/tagbus/event-busd-minion.conf
+     # shellcheck disable=SC2086
+     exec setpriv --reuid=tagbus --regid=tagbus --init-groups --no-new-privs /usr/bin/event-busd --node minion \
+         --sock-dir /run/salt/minion --group tagbus $OPTIONS) 2>"$work/minion.log" &
+    pids+=($!)
+    minion_up() { compgen -G '/run/salt/minion/minion_event_*_pull.ipc' >/dev/null; }
+    check "the minion bus starts with the shipped options" until_true minion_up
+    minion_up || sed 's/^/  event-busd minion: /' "$work/minion.log" >&2
+fi
 check "sockets are 0660 for group tagbus" bash -c '[ "$(stat -c %G:%a /run/salt/master/master_event_pull.ipc)" = tagbus:660 ]'
 
 # fire and watch, as a script would (no arguments: the default master bus)
@@ -171,7 +183,7 @@ check "the example's event was seen" grep -q '^smoke/example	{"status": "done", 
 for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
 pids=()
-if systemd_pid1; then systemctl stop event-busd@master.service; else rm -rf /run/salt/master; rmdir /run/salt 2>/dev/null || true; fi
+if systemd_pid1; then systemctl stop event-busd@master.service; else rm -rf /run/salt/master /run/salt/minion; rmdir /run/salt 2>/dev/null || true; fi
 check "dpkg --purge the four packages" dpkg --purge "${packages[@]}"
 left=()
 while read -r f; do
