@@ -55,11 +55,20 @@ def project_version():
 
 
 def man_text(page):
-    """The assembled page's troff source with the escapes that can split an option removed."""
+    """The built page's roff (scdoc's output) with the escapes that can split an option removed."""
     with open(os.path.join(MAN, page), encoding="utf-8") as f:
         text = f.read()
     text = re.sub(r"\\f(\[[^]]*\]|\(..|.)", "", text)  # font changes: \fB, \fI, \fP, \f[CR]
     return text.replace("\\-", "-").replace("\\%", "").replace("\\&", "")
+
+
+def man_rendered(page):
+    """The page as man shows it, on a terminal wide enough that no example wraps."""
+    e = env()
+    e["MANWIDTH"] = "200"
+    r = run(["man", "-E", "UTF-8", "-l", os.path.join(MAN, page)], env=e)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.decode("utf-8")
 
 
 def read(path):
@@ -184,11 +193,12 @@ class ManPages(unittest.TestCase):
         for page in PAGES:
             with self.subTest(page=page):
                 text = read(os.path.join(MAN, page))
-                left = re.findall(r'(?m)^\.\\"\s*@include.*$|@[A-Za-z_]+@|^\.so\b.*$', text)
+                left = re.findall(r'(?m)@include.*$|@[A-Za-z_]+@|^\.so\b.*$', text)
                 self.assertEqual(left, [], "fragments not included, or placeholders not filled")
                 # A program's page says how it exits; a library's page (C++ or Python) what its calls return.
                 api = page.endswith(".3") or page == "tagbus-python.7"
-                self.assertIn(".SH \"RETURN VALUE\"" if api else ".SH \"EXIT STATUS\"", text)
+                sections = re.findall(r'(?m)^\.SH\s+"?([^"\n]+)"?\s*$', text)
+                self.assertIn("RETURN VALUE" if api else "EXIT STATUS", sections)
 
     def test_tool_pages_have_what_scripts_need(self):
         for t in ["state-event", "event-fire"]:
@@ -197,11 +207,60 @@ class ManPages(unittest.TestCase):
                 for section in ("SALT WORDS", "DIFFERENCES FROM SALT", "EXAMPLES", "ENVIRONMENT",
                                 "SOCKET DIRECTORY"):
                     self.assertIn(section, text)
-        text = man_text("state-event.1")
-        self.assertIn("state-event 'salt/minion/*/start' count=1 quiet=True --timeout 60 &&",
-                      text.replace("\\(aq", "'"))
-        self.assertIn("while IFS=$'\\et' read -r tag data; do", text.replace("\\(aq", "'"))
+        # The recipes as a reader sees them, to copy into a shell.
+        text = man_rendered("state-event.1")
+        self.assertIn("state-event 'salt/minion/*/start' count=1 quiet=True --timeout 60 &&", text)
+        self.assertIn("while IFS=$'\\t' read -r tag data; do", text)
         self.assertIn("event-fire --lines", text)
+
+
+class ManSources(unittest.TestCase):
+    """man/assemble.py, which pastes the fragments into a page and runs scdoc: a mistake fails the
+    build with the file and line it is in, not a line of the assembled text."""
+
+    def assemble(self, d, page, fragments):
+        os.mkdir(os.path.join(d, "fragments"))
+        for name, text in fragments.items():
+            with open(os.path.join(d, "fragments", name + ".scd"), "w", encoding="utf-8") as f:
+                f.write(text)
+        with open(os.path.join(d, "x.1.scd"), "w", encoding="utf-8") as f:
+            f.write(page)
+        return run(["/usr/bin/python3", os.path.join(SRC, "man", "assemble.py"), "--version", "9.9",
+                    "--fragments", os.path.join(d, "fragments"), "--scdoc", "scdoc",
+                    os.path.join(d, "x.1.scd"), os.path.join(d, "x.1")])
+
+    PAGE = 'x(1) "tagbus @VERSION@"\n\n# NAME\n\nx - a page\n\n; @include opts DEFAULT=master\n\n# SEE ALSO\n\nnone\n'
+
+    def test_fragment_is_pasted_with_its_values(self):
+        with tempfile.TemporaryDirectory() as d:
+            r = self.assemble(d, self.PAGE, {"opts": "# OPTIONS\n\n*--node* _NODE_\n\tDefault: *@DEFAULT@* for @TOOL@.\n"})
+            self.assertEqual((r.returncode, r.stderr), (0, b""))
+            roff = read(os.path.join(d, "x.1"))
+            self.assertIn(".SH OPTIONS", roff)
+            self.assertIn("Default: \\fBmaster\\fR for x.", roff)
+            self.assertIn('"tagbus 9.9"', roff)
+            # words are not hyphenated, and a hyphen is a minus that no line is broken after
+            self.assertIn("\\fB\\-\\-node\\fR", roff)
+            self.assertRegex(roff, r'(?m)^\.TH .*\n\.nr HY 0\n\.nh$')
+
+    def test_scdoc_error_names_the_fragment_and_line(self):
+        with tempfile.TemporaryDirectory() as d:
+            r = self.assemble(d, self.PAGE, {"opts": "# OPTIONS\n\nfine\n\n*unclosed bold\n\nnext\n"})
+            self.assertEqual(r.returncode, 1)
+            err = r.stderr.decode()
+            self.assertIn(os.path.join(d, "fragments", "opts.scd") + ":5:", err)
+            self.assertEqual(len(err.splitlines()), 1, err)
+            self.assertFalse(os.path.exists(os.path.join(d, "x.1")))
+
+    def test_unfilled_placeholder_and_missing_fragment_fail(self):
+        with tempfile.TemporaryDirectory() as d:
+            r = self.assemble(d, self.PAGE, {"opts": "*--node*\n\tDefault: @DEFALT@\n"})
+            self.assertEqual(r.returncode, 1)
+            self.assertIn("opts.scd:2: no value for @DEFALT@", r.stderr.decode())
+        with tempfile.TemporaryDirectory() as d:
+            r = self.assemble(d, self.PAGE, {})
+            self.assertEqual(r.returncode, 1)
+            self.assertIn("x.1.scd:7: cannot read fragment", r.stderr.decode())
 
 
 class Completions(unittest.TestCase):

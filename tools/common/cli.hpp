@@ -18,7 +18,7 @@
 
 namespace tagbus::cli {
 
-/// The project's one exit-code table (man/fragments/exit-status.man documents it). Values follow
+/// The project's one exit-code table (man/fragments/exit-status.scd documents it). Values follow
 /// BSD sysexits where one fits; never 77 (meson's SKIP) and never 126 or above.
 enum class exit_status : int {
     ok = 0,            ///< done
