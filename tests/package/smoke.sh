@@ -74,14 +74,14 @@ for page in tagbus.7 libtagbus.3 tagbus-python.7; do
 done
 check "the system user tagbus" getent passwd tagbus
 check "event-api's tokens file is root's, 0600" bash -c '[ "$(stat -c %U:%a /etc/tagbus/event-api.tokens)" = root:600 ]'
-for u in event-busd@.service event-api.service event-bridge@.service; do
+for u in event-busd@.service event-busd@.socket event-api.service event-bridge@.service; do
     check "unit $u installed" test -f "/lib/systemd/system/$u"
 done
 if command -v systemd-analyze >/dev/null; then
     mkdir -p "$work/bridge"
     cp /usr/share/doc/tagbus/examples/bridge-out.conf /etc/tagbus/bridge/smoke.conf
     # The instances an operator starts; a template itself cannot be verified.
-    check "systemd-analyze verify the units" bash -c "set -o pipefail; systemd-analyze verify event-busd@master.service event-busd@minion.service event-api.service event-bridge@smoke.service 2>&1 | (! grep .)"
+    check "systemd-analyze verify the units" bash -c "set -o pipefail; systemd-analyze verify event-busd@master.service event-busd@master.socket event-busd@minion.service event-api.service event-bridge@smoke.service 2>&1 | (! grep .)"
     rm /etc/tagbus/bridge/smoke.conf
 else
     fail "systemd-analyze is missing (apt-get install systemd)"

@@ -6,6 +6,7 @@
 #include <doctest/doctest.h>
 
 #include "support.hpp"
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -612,6 +613,108 @@ TEST_CASE("sockets are 0600, or 0660 with the group; sock_dir is created 0750; s
             CHECK((st.st_mode & 07777) == 0660);
             CHECK(st.st_gid == getgid());
         }
+    }
+    check_closed(loop);
+}
+
+namespace {
+
+/// A listening Unix socket at `path`, as a service manager binds it (socket activation).
+int listening_at(const std::string& path) {
+    const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    REQUIRE(listen(fd, 16) == 0);
+    return fd;
+}
+
+bool is_open(int fd) { return fcntl(fd, F_GETFD) != -1; }
+
+}  // namespace
+
+TEST_CASE("socket activation: handed-over sockets are served in either order, checked, and their files kept") {
+    temp_dir dir;
+    event_loop loop;
+    log_sink log;
+    auto eps = unix_endpoints(dir.path);
+    SUBCASE("served; the files stay after stop") {
+        auto opts = srv_opts(eps, log);
+        opts.listen_fds = {listening_at(eps.pull.path), listening_at(eps.pub.path)};
+        opts.listen_fds = {opts.listen_fds[1], opts.listen_fds[0]};  // pub first: order does not matter
+        {
+            bus_server server(loop, opts);
+            REQUIRE(server.start());
+            recorder rec;
+            subscriber sub(loop, sub_opts(eps.pub), rec.handlers());
+            sub.start();
+            REQUIRE(run_until(loop, [&] { return server.stats().subscribers == 1; }));
+            // A plain blocking client: the listen queue takes its connection and bytes at once.
+            const int pusher = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+            sockaddr_un addr{};
+            addr.sun_family = AF_UNIX;
+            std::strncpy(addr.sun_path, eps.pull.path.c_str(), sizeof addr.sun_path - 1);
+            REQUIRE(connect(pusher, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+            std::string frame;
+            append_frame(frame, "activated", framing::legacy);
+            REQUIRE(write(pusher, frame.data(), frame.size()) == static_cast<ssize_t>(frame.size()));
+            REQUIRE(run_until(loop, [&] { return rec.bodies.size() == 1; }));
+            CHECK(rec.bodies[0] == "activated");
+            close(pusher);
+            sub.stop();
+        }
+        check_closed(loop);  // the listeners' descriptors are closed with their handles
+        CHECK(std::filesystem::exists(eps.pub.path));
+        CHECK(std::filesystem::exists(eps.pull.path));
+        for (int fd : opts.listen_fds) CHECK(!is_open(fd));
+    }
+    SUBCASE("refused, and every descriptor closed") {
+        const int pull = listening_at(eps.pull.path);
+        std::string expected;
+        std::vector<int> fds;
+        const std::string want = " (ListenStream= must name " + eps.pub.path + " and " + eps.pull.path + ")";
+        SUBCASE("one missing") {
+            fds = {pull};
+            expected = "socket activation: no descriptor for the pub socket " + eps.pub.path + want;
+        }
+        SUBCASE("the same socket twice") {
+            fds = {pull, dup(pull)};
+            expected = "socket activation: two descriptors for the pull socket " + eps.pull.path;
+        }
+        SUBCASE("another path") {
+            const int other = listening_at(dir.path + "/other.ipc");
+            fds = {pull, other};
+            expected = "socket activation: descriptor " + std::to_string(other) + " is bound to " + dir.path +
+                       "/other.ipc, which is neither the pub socket " + eps.pub.path + " nor the pull socket " +
+                       eps.pull.path + want;
+        }
+        SUBCASE("not listening") {
+            const int idle = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+            fds = {pull, idle};
+            expected = "socket activation: descriptor " + std::to_string(idle) +
+                       " is not a listening Unix stream socket; ListenStream= must name " + eps.pub.path + " and " +
+                       eps.pull.path;
+        }
+        SUBCASE("not a socket") {
+            int p[2];
+            REQUIRE(pipe(p) == 0);
+            close(p[1]);
+            fds = {p[0], pull};
+            expected = "socket activation: descriptor " + std::to_string(p[0]) +
+                       " is not a socket (Socket operation on non-socket); ListenStream= must name " + eps.pub.path +
+                       " and " + eps.pull.path;
+        }
+        auto opts = srv_opts(eps, log);
+        opts.listen_fds = fds;
+        bus_server server(loop, opts);
+        auto r = server.start();
+        REQUIRE(!r);
+        CHECK(r.error().code == errc::config);
+        CHECK(r.error().message == expected);
+        for (int fd : fds) CHECK(!is_open(fd));
+        CHECK(std::filesystem::exists(eps.pull.path));  // not the bus's to remove
     }
     check_closed(loop);
 }

@@ -37,6 +37,13 @@ struct bus_options {
     bool forward = true;
     std::optional<std::string> master_sock_dir;  ///< the master bus to forward to, over its config
     std::size_t forward_queue = 10000;           ///< events kept while the master bus is away
+    /// Socket activation: listening sockets a service manager bound (systemd's LISTEN_FDS), served
+    /// instead of binding. Each must be a listening Unix stream socket bound to the destination's
+    /// pub or pull path, and both must be there (errc::config otherwise, naming the descriptor and
+    /// the paths expected). The bus owns them from open() on, closes them when it fails too, and
+    /// neither creates nor removes their files: they stay, and clients queue, while the bus
+    /// restarts.
+    std::vector<int> listen_fds;
     /// SIGTERM, SIGINT...: each makes run() return (watched from open() on). Empty: none.
     std::vector<int> stop_signals;
     /// The server's log lines (the library prints nothing): warnings for connections dropped by

@@ -1,6 +1,8 @@
 // bus: event-busd's server and a minion bus's forwarder on a loop of their own.
 #include "tagbus/bus.hpp"
 
+#include <unistd.h>
+
 #include <exception>
 
 #include "api/destination_impl.hpp"
@@ -60,8 +62,15 @@ result<bus> bus::open(const destination& where, bus_options o) try {
     server_options so;
     so.endpoints = d.eps;
     so.group = o.group;
+    // Handed-over sockets are the bus's from here: closed on every way out before the server has them.
+    so.listen_fds = std::move(o.listen_fds);
+    auto abandon = [&so](failure f) {
+        for (int fd : so.listen_fds) ::close(fd);
+        so.listen_fds.clear();
+        return f;
+    };
     auto pub = parse_framing(o.pub_framing);
-    if (!pub) return fail(errc::invalid, "invalid pub framing '" + o.pub_framing + "' (expected legacy or prefixed)");
+    if (!pub) return abandon(failure{errc::invalid, "invalid pub framing '" + o.pub_framing + "' (expected legacy or prefixed)"});
     so.pub_framing = *pub;
     so.max_subscriber_buffer = o.max_subscriber_buffer;
     so.max_input_buffer = o.max_input_buffer;
@@ -72,7 +81,7 @@ result<bus> bus::open(const destination& where, bus_options o) try {
     impl* self = b.p_.get();
     self->eps = d.eps;
     auto target = forward_target(d.cfg, forward_request_of(where, o), environment::process());
-    if (!target) return target.error();
+    if (!target) return abandon(target.error());
     if (*target) {
         (*target)->log = o.forward_log;
         self->fwd = std::make_unique<forwarder>(self->loop, std::move(**target));

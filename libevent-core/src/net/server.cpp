@@ -19,6 +19,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <climits>  // PATH_MAX
+#include <cstddef>  // offsetof
 #include <cstdio>   // renameat2
 #include <cstdlib>  // mkdtemp
 #include <cstring>
@@ -124,7 +126,7 @@ struct server_state {
     void internal_error(detail::conn_base* c, const std::string& what);
     result<void> prepare_unix(const endpoint& ep);
     void fix_group_dir(const std::string& dir);
-    result<void> bind(const endpoint& ep, bool pub_side);
+    result<void> bind(const endpoint& ep, bool pub_side, int inherited);
 };
 
 // A listening socket we accept on ourselves (not uv_listen): libuv's own answer to EMFILE
@@ -745,6 +747,78 @@ void detail::server_state::poll_listeners(bool on) {
     }
 }
 
+namespace detail {
+namespace {
+
+/// A path as the file system names it: its folder resolved (/var/run is /run), its name kept.
+std::string canonical_socket_path(const std::string& path) {
+    const auto slash = path.find_last_of('/');
+    const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+    char resolved[PATH_MAX];
+    if (realpath(dir.c_str(), resolved) == nullptr) return path;
+    std::string out = resolved;
+    if (out != "/") out += '/';
+    return out + (slash == std::string::npos ? path : path.substr(slash + 1));
+}
+
+/// Which of the two paths a handed-over descriptor is bound to: pub, pull, or an error naming
+/// what it is instead and what the service manager must give.
+result<bool> inherited_side(int fd, const bus_endpoints& eps) {
+    const std::string want = "ListenStream= must name " + eps.pub.path + " and " + eps.pull.path;
+    int type = 0, listening = 0;
+    socklen_t len = sizeof type;
+    sockaddr_un addr{};
+    socklen_t alen = sizeof addr;
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &alen) != 0) {
+        const int err = errno;
+        return fail(errc::config, "socket activation: descriptor " + std::to_string(fd) + " is not a socket (" +
+                                      std::strerror(err) + "); " + want);
+    }
+    len = sizeof listening;
+    if (addr.sun_family != AF_UNIX || type != SOCK_STREAM ||
+        getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || listening == 0)
+        return fail(errc::config, "socket activation: descriptor " + std::to_string(fd) +
+                                      " is not a listening Unix stream socket; " + want);
+    const auto off = offsetof(sockaddr_un, sun_path);
+    std::string bound = alen > off ? std::string(addr.sun_path, strnlen(addr.sun_path, alen - off)) : std::string();
+    if (bound.empty())
+        return fail(errc::config, "socket activation: descriptor " + std::to_string(fd) + " has no path; " + want);
+    const std::string at = canonical_socket_path(bound);
+    if (at == canonical_socket_path(eps.pub.path)) return true;
+    if (at == canonical_socket_path(eps.pull.path)) return false;
+    return fail(errc::config, "socket activation: descriptor " + std::to_string(fd) + " is bound to " + bound +
+                                  ", which is neither the pub socket " + eps.pub.path + " nor the pull socket " +
+                                  eps.pull.path + " (" + want + ")");
+}
+
+/// The handed-over descriptors as (pull, pub); on any error every one of them is closed.
+result<std::pair<int, int>> sort_inherited(const std::vector<int>& fds, const bus_endpoints& eps) {
+    auto refuse = [&fds](failure f) {
+        for (int fd : fds) close(fd);
+        return f;
+    };
+    if (eps.pub.tcp || eps.pull.tcp)
+        return refuse(fail(errc::config, "socket activation needs Unix sockets: set ipc_mode to ipc"));
+    int side_fd[2] = {-1, -1};  // pull, pub
+    for (int fd : fds) {
+        auto side = inherited_side(fd, eps);
+        if (!side) return refuse(side.error());
+        const std::string name = *side ? "pub socket " + eps.pub.path : "pull socket " + eps.pull.path;
+        if (side_fd[*side ? 1 : 0] >= 0) return refuse(fail(errc::config, "socket activation: two descriptors for the " + name));
+        side_fd[*side ? 1 : 0] = fd;
+    }
+    for (int side : {1, 0}) {
+        if (side_fd[side] >= 0) continue;
+        return refuse(fail(errc::config, "socket activation: no descriptor for the " +
+                                             (side == 1 ? "pub socket " + eps.pub.path : "pull socket " + eps.pull.path) +
+                                             " (ListenStream= must name " + eps.pub.path + " and " + eps.pull.path + ")"));
+    }
+    return std::pair{side_fd[0], side_fd[1]};
+}
+
+}  // namespace
+}  // namespace detail
+
 result<void> detail::server_state::prepare_unix(const endpoint& ep) {
     if (auto slash = ep.path.find_last_of('/'); slash != std::string::npos && slash > 0) {
         const std::string dir = ep.path.substr(0, slash);
@@ -774,7 +848,7 @@ void detail::server_state::fix_group_dir(const std::string& dir) {
     }
 }
 
-result<void> detail::server_state::bind(const endpoint& ep, bool pub_side) {
+result<void> detail::server_state::bind(const endpoint& ep, bool pub_side, int inherited) {
     auto* l = new detail::listener;
     l->owner = this;
     l->pub_side = pub_side;
@@ -783,7 +857,12 @@ result<void> detail::server_state::bind(const endpoint& ep, bool pub_side) {
     auto sys_fail = [&ep](int err) {
         return fail(detail::bind_status(-err), "cannot bind " + ep.describe() + ": " + std::strerror(err));
     };
-    if (ep.tcp) {
+    if (inherited >= 0) {
+        l->fd = inherited;  // bound and listening already; its file is the service manager's
+        const int flags = fcntl(l->fd, F_GETFL);
+        if (flags < 0 || fcntl(l->fd, F_SETFL, flags | O_NONBLOCK) != 0 || fcntl(l->fd, F_SETFD, FD_CLOEXEC) != 0)
+            return sys_fail(errno);
+    } else if (ep.tcp) {
         sockaddr_storage addr{};
         const bool v6 = ep.host.find(':') != std::string::npos;
         int rc = v6 ? uv_ip6_addr(ep.host.c_str(), ep.port, reinterpret_cast<sockaddr_in6*>(&addr))
@@ -827,9 +906,18 @@ result<void> bus_server::start() {
     auto& p = *p_;
     if (p.running) return fail(errc::internal, "the bus is already started");
     const auto& eps = p.opts.endpoints;
-    for (const endpoint* ep : {&eps.pub, &eps.pull}) {
-        if (ep->tcp) continue;
-        if (auto r = p.prepare_unix(*ep); !r) return r;
+    // Socket activation: each handed-over descriptor is the pub or the pull socket, both there.
+    int inherited[2] = {-1, -1};  // pull, pub
+    if (!p.opts.listen_fds.empty()) {
+        auto sorted = detail::sort_inherited(std::exchange(p.opts.listen_fds, {}), eps);
+        if (!sorted) return sorted.error();
+        inherited[0] = sorted->first;
+        inherited[1] = sorted->second;
+    } else {
+        for (const endpoint* ep : {&eps.pub, &eps.pull}) {
+            if (ep->tcp) continue;
+            if (auto r = p.prepare_unix(*ep); !r) return r;
+        }
     }
     p.running = true;
     fanout_options fo;
@@ -855,8 +943,10 @@ result<void> bus_server::start() {
         uv_unref(reinterpret_cast<uv_handle_t*>(&(*t)->h));
     }
     // Pull first: once the pub socket answers, the whole bus is ready (others probe pub).
-    auto r = p.bind(eps.pull, false);
-    if (r) r = p.bind(eps.pub, true);
+    auto r = p.bind(eps.pull, false, std::exchange(inherited[0], -1));
+    if (r) r = p.bind(eps.pub, true, std::exchange(inherited[1], -1));
+    for (int fd : inherited)
+        if (fd >= 0) close(fd);  // the pull side failed before the pub side took its descriptor
     if (!r) {
         stop();
         return r;

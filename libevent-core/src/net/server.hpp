@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 #include <string_view>
 
 #include "wire/frame.hpp"
@@ -57,6 +58,11 @@ struct server_options {
     /// a connection dropped because handling it threw, info for a subscriber that
     /// went away and for publishers paused or resumed, debug for connects.
     std::function<void(log_level, std::string_view)> log;
+    /// Listening sockets handed over by a service manager (socket activation), taken instead of
+    /// binding: each must be a listening Unix stream socket bound to the pub or the pull path, and
+    /// both must be there. The server owns them from start() on (closed on failure too) and
+    /// neither creates nor removes their files, which belong to whoever bound them.
+    std::vector<int> listen_fds;
     /// Called with each event body after it has been queued to every subscriber (minion forwarding).
     /// It may call stop(), but neither callback may destroy the server.
     std::function<void(std::string_view body)> on_event;
