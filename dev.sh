@@ -14,8 +14,7 @@ cd "$(dirname "$0")"
 
 packages=(g++ meson ninja-build pkg-config cmake libuv1-dev nlohmann-json3-dev libyaml-cpp-dev
           libcli11-dev doctest-dev libpcre2-dev libssl-dev python3 python3-msgpack python3-yaml
-          python3-dev pybind11-dev libh2o-dev libwslay-dev libnats-dev libsystemd-dev bash-completion zsh
-          man-db scdoc)
+          python3-dev pybind11-dev libh2o-dev libwslay-dev libnats-dev bash-completion zsh man-db scdoc)
 # `test` also builds the fuzz targets with clang's libFuzzer, runs the Python module's tests with
 # pytest, event-api's with curl and openssl (a certificate made per test), and its page in
 # chromium (headless); event-bridge's against nats-server clusters it starts.

@@ -89,14 +89,50 @@ class SocketActivation(tb.BusTest):
                                         f"(ListenStream= must name {self.pub} and {self.pull})\n")
 
 
+class Environment(tb.BusTest):
+    """LISTEN_PID and LISTEN_FDS as sd_listen_fds(3) reads them."""
+
+    def run_busd(self, env_words):
+        # sh's $$ is the pid event-busd runs as after exec, as systemd sets LISTEN_PID.
+        script = f'{env_words} exec "$0" --sock-dir "$1" -c "$2"'
+        return tb.Proc(["sh", "-c", script, tb.tool("event-busd"), self.sock_dir, self.config_dir], env=self.env)
+
+    def test_another_process_s_sockets_are_left_alone(self):
+        p = tb.Proc([tb.tool("event-busd"), "--sock-dir", self.sock_dir, "-c", self.config_dir],
+                    env=dict(self.env, LISTEN_PID="1", LISTEN_FDS="2"))
+        self.procs.append(p)
+        line = p.err.readline().decode()
+        self.assertTrue(line.startswith("event-busd: started the master bus") and "service manager" not in line, line)
+        self.fire("{}", "bound/itself")
+        self.assertEqual(p.stop(signal.SIGTERM), 0)
+
+    def test_bad_variables_are_configuration_errors(self):
+        for words, message in [
+                ('LISTEN_PID=$$ LISTEN_FDS=two', "socket activation: LISTEN_FDS 'two' is not a number of descriptors"),
+                ('LISTEN_PID=me LISTEN_FDS=2', "socket activation: LISTEN_PID 'me' is not a process id"),
+                ('LISTEN_PID=$$ LISTEN_FDS=2', "socket activation: descriptor 3 of LISTEN_FDS=2 is not open")]:
+            with self.subTest(words=words):
+                p = self.run_busd(words)
+                self.procs.append(p)
+                self.assertEqual(p.wait(), 78)
+                self.assertEqual(p.err.read_until_eof().decode(), f"event-busd: {message}\n")
+                self.assertFalse(os.path.exists(self.sock_dir))
+
+
 class Notify(tb.BusTest):
     def test_ready_once_it_accepts_and_stopping_at_the_end(self):
-        path = os.path.join(self.dir, "notify")
+        for abstract in (False, True):
+            with self.subTest(abstract=abstract):
+                self.ready_and_stopping(abstract)
+
+    def ready_and_stopping(self, abstract):
+        # systemd's NOTIFY_SOCKET is a path; "@name" is an abstract socket (a container manager's)
+        name = f"tagbus-test-{os.getpid()}" if abstract else os.path.join(self.dir, "notify")
         n = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.addCleanup(n.close)
-        n.bind(path)
+        n.bind("\0" + name if abstract else name)
         n.settimeout(tb.DEADLINE)
-        self.env["NOTIFY_SOCKET"] = path
+        self.env["NOTIFY_SOCKET"] = "@" + name if abstract else name
         bus = self.start_bus()
         self.assertEqual(n.recv(4096), b"READY=1")
         # ready means ready: a subscriber connects at once

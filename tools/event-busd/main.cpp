@@ -4,7 +4,6 @@
 // are bound and accept connections. A minion bus forwards fire_master events to the master bus of
 // the same host (the library's forwarder) when one is configured.
 #include <grp.h>
-#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -18,6 +17,7 @@
 #include <tuple>
 
 #include "cli.hpp"
+#include "service.hpp"
 #include "tagbus/bus.hpp"
 
 using namespace tagbus;
@@ -170,30 +170,28 @@ static int tool_main(int argc, char** argv) {
     bus_options o;
     if (auto code = read_options(f, *where, o)) return *code;
 
-    // Socket activation (event-busd@.socket): the sockets systemd bound, unset from the
-    // environment so nothing this process starts takes them for its own.
-    const int handed = sd_listen_fds(1);
-    if (handed < 0)
-        return cli::fail(tool, failure{errc::config, std::string("socket activation: cannot take the sockets from "
-                                                                 "LISTEN_FDS: ") + std::strerror(-handed)});
-    for (int i = 0; i < handed; ++i) o.listen_fds.push_back(SD_LISTEN_FDS_START + i);
+    // Socket activation (event-busd@.socket): the sockets systemd bound.
+    auto handed = busd::listen_fds();
+    if (!handed) return cli::fail(tool, handed.error());
+    const bool activated = !handed->empty();
+    o.listen_fds = std::move(*handed);
 
     // One descriptor per connection, for 10,000 subscribers plus their publishers and its files.
     const auto open_files_warning = cli::raise_open_files_limit(10000 + 1024, "10000 subscribers");
     auto b = bus::open(*where, std::move(o));
     if (!b) return cli::fail(tool, b.error());
     cli::say(tool, "started the " + std::string(to_string(where->node())) + " bus in " + where->sock_dir() + ": " +
-                       b->describe() + (handed > 0 ? " (sockets from the service manager)" : ""));
+                       b->describe() + (activated ? " (sockets from the service manager)" : ""));
     // Type=notify: the units that come after the bus start once it accepts connections. Nothing
     // happens without NOTIFY_SOCKET.
-    sd_notify(0, "READY=1");
+    if (auto r = busd::notify("READY=1"); !r) cli::say(tool, "warning: " + r.error().message);
     // After the start line, which scripts wait for as the first.
     if (open_files_warning) cli::say(tool, *open_files_warning);
     if (f.pidfile) {
         if (auto r = write_pidfile(*f.pidfile); !r) return cli::fail(tool, r.error());
     }
     auto served = b->run();
-    sd_notify(0, "STOPPING=1");
+    if (auto r = busd::notify("STOPPING=1"); !r) cli::say(tool, "warning: " + r.error().message);
     if (f.pidfile) std::remove(f.pidfile->c_str());
     if (!served) return cli::fail(tool, served.error());
     if (f.conn.verbose) cli::say(tool, "stopped");
