@@ -81,6 +81,12 @@ TEST_CASE("subjects that subject_of cannot have made are refused with the reason
     CHECK(tag_of("p", "p.m.a~2").error().message == "subject 'p.m.a~2' has a bad escape at tag token 1");
     CHECK(!tag_of("p", "p.m.a~2e"));   // lower-case hex is never written
     CHECK(!tag_of("p", "p.m.a~41"));   // 'A' escaped needlessly
+    // '/' separates a tag's tokens and is never escaped in one (found by fuzz_subject): "a.1s" is
+    // the one spelling of a/1s. In the source id, which is not split, it is escaped.
+    CHECK(tag_of("p", "p.m.a~2F1s").error().message == "subject 'p.m.a~2F1s' has a bad escape at tag token 1");
+    CHECK(tag_of("p", "p.m.a.1s")->tag == "a/1s");
+    CHECK(tag_of("p", "p.m~2Fx.a")->source_id == "m/x");
+    CHECK(*subject_of("p", "m/x", "a") == "p.m~2Fx.a");
     CHECK(!tag_of("p", "p.m.a..b"));   // empty token
     CHECK(!tag_of("p", "p.m~ZZ.a"));   // bad escape in the source id
     CHECK(tag_of("p", "p..a").error().message == "subject 'p..a' has a bad escape in its source id");  // empty: "~"

@@ -16,8 +16,10 @@ int hex_value(char c) {
     return -1;  // lower case is never written, so never read: one spelling per byte
 }
 
-// The bytes of one token, or false for a token subject_token could not have written.
-bool unescape(std::string_view token, std::string& out) {
+// The bytes of one token, or false for a token subject_of could not have written. In a tag's
+// token a '/' is never escaped: subject_of splits the tag there, so "a~2F1" is not a spelling of
+// "a/1" (that is "a.1"), and accepting it would give one tag two subjects.
+bool unescape(std::string_view token, std::string& out, bool tag_part) {
     if (token.empty()) return false;  // an empty part is written "~"
     if (token == "~") return true;
     for (std::size_t i = 0; i < token.size(); ++i) {
@@ -27,7 +29,7 @@ bool unescape(std::string_view token, std::string& out) {
             const int hi = hex_value(token[i + 1]), lo = hex_value(token[i + 2]);
             if (hi < 0 || lo < 0) return false;
             const unsigned char b = static_cast<unsigned char>(hi * 16 + lo);
-            if (plain(b)) return false;  // escaped needlessly: not ours
+            if (plain(b) || (tag_part && b == '/')) return false;  // not how subject_of writes it
             out += static_cast<char>(b);
             i += 2;
         } else if (plain(c)) {
@@ -101,7 +103,7 @@ result<subject_parts> tag_of(std::string_view prefix, std::string_view subject) 
     const std::size_t dot = rest.find('.');
     if (dot == std::string_view::npos) return fail(errc::data, quoted + " has no tag");
     subject_parts p;
-    if (!unescape(rest.substr(0, dot), p.source_id)) return fail(errc::data, quoted + " has a bad escape in its source id");
+    if (!unescape(rest.substr(0, dot), p.source_id, false)) return fail(errc::data, quoted + " has a bad escape in its source id");
     rest = rest.substr(dot + 1);
     std::size_t n = 0;
     while (true) {
@@ -109,7 +111,7 @@ result<subject_parts> tag_of(std::string_view prefix, std::string_view subject) 
         const std::size_t d = rest.find('.');
         if (n > 1) p.tag += '/';
         const std::string_view token = rest.substr(0, d);
-        if (token.empty() || !unescape(token, p.tag))
+        if (token.empty() || !unescape(token, p.tag, true))
             return fail(errc::data, quoted + " has a bad escape at tag token " + std::to_string(n));
         if (d == std::string_view::npos) break;
         rest = rest.substr(d + 1);
