@@ -2,7 +2,6 @@
 // fire_event with delivery confirmed, and the listener's get_event semantics, row by row as
 // SALT-WIRE §5 states them. Only public headers are included (and libuv's, for the listener on a
 // program's own loop): this is what a program sees.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 #include <fcntl.h>
 #include <poll.h>

@@ -1,5 +1,4 @@
 // tools/common: the catch-all every main runs under, and CLI11's errors in the project's words.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 #include <unistd.h>
 

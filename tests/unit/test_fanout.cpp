@@ -1,7 +1,6 @@
 // The fan-out hub's policy on its own, with sinks that are not sockets: what each sink is handed,
 // the bound, pausing and resuming the producer, the stall check, and blocks outliving the hub.
 // (The same policy under event-busd's sockets is in test_transport.)
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <uv.h>

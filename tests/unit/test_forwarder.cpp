@@ -2,7 +2,6 @@
 // sock_dir) on the same event_loop. The master's on_event hook records what its bus received, so
 // nothing depends on a subscriber connecting in time. Every wait runs the loop until a condition
 // holds or its deadline passes; at the end no handle may be left on the loop.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include "support.hpp"

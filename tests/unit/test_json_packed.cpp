@@ -1,7 +1,6 @@
 // render_packed_json against the authority, render_json on the unpacked value: wherever the fast
 // path answers it must agree byte for byte (and on the issues), it must answer for every plain
 // event, and it must never answer for data unpack() refuses.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <cmath>

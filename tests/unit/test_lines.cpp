@@ -1,5 +1,4 @@
 // parse_event_line: the two line forms state-event prints, read back as event-fire --lines does.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include "render/json.hpp"

@@ -1,7 +1,6 @@
 // master_event: what Salt 3006's master bus shows for a minion's fire_master request (route A)
 // and for salt-call's direct load (route B). Tables written from minion.py _fire_master, the
 // master's _minion_event and modules/event.py fire_master; SALT-WIRE §8's frame byte for byte.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include "support.hpp"

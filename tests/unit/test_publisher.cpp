@@ -2,7 +2,6 @@
 // read everything and closed its end, the no-progress timeout, a busy bus, and the trim report a
 // tool warns with. The bus side is either a real bus_server on an event_loop (the publisher then
 // runs on a thread of its own, since it blocks) or a raw POSIX listener with scripted behaviour.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include "support.hpp"

@@ -1,7 +1,6 @@
 // engine/spool: event-bridge's spool (issue 13). Order, acknowledgments in any order, rewind,
 // the bound, recovery after a process death (records written, the mark behind), a torn tail cut
 // and reported, segments removed once acknowledged, the lock, the skim of a body's _stamp.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <dirent.h>

@@ -1,6 +1,5 @@
 // engine/subject: Salt tags as NATS subjects (issue 13): the escaping is reversible for every
 // byte, every token is a valid NATS token, prefixes are checked, message ids have three parts.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <random>

@@ -2,7 +2,6 @@
 // its own sock_dir; every wait runs the loop until a condition or its deadline; the loop must end with no handle
 // left. Raw libuv peers below play the parts the library does not (pushers, a raw pub reader, a
 // bus that sends garbage).
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include "support.hpp"
