@@ -17,6 +17,8 @@
 #include <set>
 #include <stdexcept>
 
+#include <CLI/CLI.hpp>
+
 #include "api/destination_impl.hpp"
 #include "render/output.hpp"
 #include "tagbus/destination.hpp"

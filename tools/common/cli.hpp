@@ -3,8 +3,6 @@
 // prints or exits; this layer does, for the tools only.
 #pragma once
 
-#include <CLI/CLI.hpp>
-
 #include <optional>
 #include <string>
 #include <string_view>
@@ -15,6 +13,12 @@
 #include "host/paths.hpp"
 #include "tagbus/destination.hpp"
 #include "tagbus/result.hpp"
+
+// CLI11's App, declared only: CLI/CLI.hpp costs seconds to compile in every file, so it is
+// included only where options are declared (the tools' main.cpp and this layer's .cpp files).
+namespace CLI {
+class App;
+}
 
 namespace tagbus::cli {
 

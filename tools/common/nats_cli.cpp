@@ -4,6 +4,8 @@
 #include <fstream>
 #include <sstream>
 
+#include <CLI/CLI.hpp>
+
 namespace tagbus::cli {
 
 void add_nats_options(CLI::App& app, nats_options& o, bool with_server) {

@@ -2,13 +2,15 @@
 // by event-bridge and `state-event --from`.
 #pragma once
 
-#include <CLI/CLI.hpp>
-
 #include <string>
 #include <vector>
 
 #include "engine/stream.hpp"
 #include "tagbus/result.hpp"
+
+namespace CLI {
+class App;  // CLI/CLI.hpp is included where options are declared (cli.hpp says why)
+}
 
 namespace tagbus::cli {
 

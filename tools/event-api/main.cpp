@@ -8,6 +8,8 @@
 #include <optional>
 #include <string>
 
+#include <CLI/CLI.hpp>
+
 #include "api/destination_impl.hpp"
 #include "cli.hpp"
 #include "server.hpp"

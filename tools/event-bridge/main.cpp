@@ -5,6 +5,8 @@
 #include <cstring>
 #include <iostream>
 
+#include <CLI/CLI.hpp>
+
 #include "api/destination_impl.hpp"
 #include "bridge.hpp"
 #include "tagbus_version.h"

@@ -16,6 +16,8 @@
 #include <string>
 #include <tuple>
 
+#include <CLI/CLI.hpp>
+
 #include "cli.hpp"
 #include "service.hpp"
 #include "tagbus/bus.hpp"

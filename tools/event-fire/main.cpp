@@ -1,6 +1,8 @@
 // event-fire: fire an event on the local bus like `salt-call event.fire DATA TAG`.
 #include <chrono>
 
+#include <CLI/CLI.hpp>
+
 #include "cli.hpp"
 #include "fire.hpp"
 

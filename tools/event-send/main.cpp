@@ -2,6 +2,8 @@
 #include <chrono>
 #include <cstdio>
 
+#include <CLI/CLI.hpp>
+
 #include "cli.hpp"
 #include "send.hpp"
 #include "render/json.hpp"

@@ -8,6 +8,8 @@
 #include <ctime>
 #include <memory>
 
+#include <CLI/CLI.hpp>
+
 #include "cli.hpp"
 #include "net/client.hpp"
 #include "tagbus/event.hpp"
