@@ -794,11 +794,23 @@ TEST_CASE("bus: bad options, and where a minion bus forwards") {
     temp_dir dir;
     auto where = destination::resolve(options_in(dir));
     REQUIRE(where);
+    // Sockets handed over (socket activation) are the bus's from open() on: closed when it fails.
+    auto handed_over = [] {
+        std::vector<int> fds;
+        for (int i = 0; i < 2; ++i) fds.push_back(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+        return fds;
+    };
+    auto all_closed = [](const std::vector<int>& fds) {
+        return std::all_of(fds.begin(), fds.end(), [](int fd) { return fcntl(fd, F_GETFD) == -1; });
+    };
     bus_options bad;
     bad.pub_framing = "zip";
+    bad.listen_fds = handed_over();
+    const auto bad_fds = bad.listen_fds;
     auto b = bus::open(*where, bad);
     REQUIRE(!b);
     CHECK(b.error().code == errc::invalid);
+    CHECK(all_closed(bad_fds));
 
     auto none = forward_address(*where, {});  // a master bus forwards nowhere
     REQUIRE(none);
@@ -826,10 +838,14 @@ TEST_CASE("bus: bad options, and where a minion bus forwards") {
     {
         std::ofstream(dir.path + "/etc/master") << "sock_dir: [\n";
     }
-    auto broken = bus::open(*minion);
+    bus_options activated;
+    activated.listen_fds = handed_over();
+    const auto activated_fds = activated.listen_fds;
+    auto broken = bus::open(*minion, activated);
     REQUIRE(!broken);
     CHECK(broken.error().code == errc::config);
     CHECK(broken.error().message.find(dir.path + "/etc/master") != std::string::npos);
+    CHECK(all_closed(activated_fds));
 }
 
 TEST_CASE("async_listener: events on the caller's libuv loop, in order; close() lets the loop end with every handle closed") {

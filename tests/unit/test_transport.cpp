@@ -680,7 +680,9 @@ TEST_CASE("socket activation: handed-over sockets are served in either order, ch
         }
         SUBCASE("the same socket twice") {
             fds = {pull, dup(pull)};
-            expected = "socket activation: two descriptors for the pull socket " + eps.pull.path;
+            expected = "socket activation: descriptors " + std::to_string(fds[0]) + " and " + std::to_string(fds[1]) +
+                       " are both the pull socket " + eps.pull.path + " (ListenStream= must name " + eps.pub.path +
+                       " and " + eps.pull.path + " once each)";
         }
         SUBCASE("another path") {
             const int other = listening_at(dir.path + "/other.ipc");
@@ -714,6 +716,12 @@ TEST_CASE("socket activation: handed-over sockets are served in either order, ch
         CHECK(r.error().message == expected);
         for (int fd : fds) CHECK(!is_open(fd));
         CHECK(std::filesystem::exists(eps.pull.path));  // not the bus's to remove
+    }
+    SUBCASE("a server that is never started closes them when it goes") {
+        auto opts = srv_opts(eps, log);
+        opts.listen_fds = {listening_at(eps.pull.path), listening_at(eps.pub.path)};
+        { bus_server server(loop, opts); }
+        for (int fd : opts.listen_fds) CHECK(!is_open(fd));
     }
     check_closed(loop);
 }

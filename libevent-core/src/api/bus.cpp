@@ -62,15 +62,17 @@ result<bus> bus::open(const destination& where, bus_options o) try {
     server_options so;
     so.endpoints = d.eps;
     so.group = o.group;
-    // Handed-over sockets are the bus's from here: closed on every way out before the server has them.
+    // Handed-over sockets are the bus's from here: closed on every way out (an exception too)
+    // until the server holds them, which closes those it has not taken when it goes.
     so.listen_fds = std::move(o.listen_fds);
-    auto abandon = [&so](failure f) {
-        for (int fd : so.listen_fds) ::close(fd);
-        so.listen_fds.clear();
-        return f;
-    };
+    struct close_unless_taken {
+        std::vector<int>& fds;
+        ~close_unless_taken() {
+            for (int fd : fds) ::close(fd);
+        }
+    } handed_over{so.listen_fds};
     auto pub = parse_framing(o.pub_framing);
-    if (!pub) return abandon(failure{errc::invalid, "invalid pub framing '" + o.pub_framing + "' (expected legacy or prefixed)"});
+    if (!pub) return fail(errc::invalid, "invalid pub framing '" + o.pub_framing + "' (expected legacy or prefixed)");
     so.pub_framing = *pub;
     so.max_subscriber_buffer = o.max_subscriber_buffer;
     so.max_input_buffer = o.max_input_buffer;
@@ -81,7 +83,7 @@ result<bus> bus::open(const destination& where, bus_options o) try {
     impl* self = b.p_.get();
     self->eps = d.eps;
     auto target = forward_target(d.cfg, forward_request_of(where, o), environment::process());
-    if (!target) return abandon(target.error());
+    if (!target) return target.error();
     if (*target) {
         (*target)->log = o.forward_log;
         self->fwd = std::make_unique<forwarder>(self->loop, std::move(**target));

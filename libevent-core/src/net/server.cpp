@@ -798,13 +798,18 @@ result<std::pair<int, int>> sort_inherited(const std::vector<int>& fds, const bu
         return f;
     };
     if (eps.pub.tcp || eps.pull.tcp)
-        return refuse(fail(errc::config, "socket activation needs Unix sockets: set ipc_mode to ipc"));
+        return refuse(fail(errc::config, "socket activation needs Unix sockets, but ipc_mode is tcp: set ipc_mode to ipc "
+                                         "or start the bus without its sockets handed over"));
     int side_fd[2] = {-1, -1};  // pull, pub
     for (int fd : fds) {
         auto side = inherited_side(fd, eps);
         if (!side) return refuse(side.error());
         const std::string name = *side ? "pub socket " + eps.pub.path : "pull socket " + eps.pull.path;
-        if (side_fd[*side ? 1 : 0] >= 0) return refuse(fail(errc::config, "socket activation: two descriptors for the " + name));
+        if (side_fd[*side ? 1 : 0] >= 0)
+            return refuse(fail(errc::config, "socket activation: descriptors " + std::to_string(side_fd[*side ? 1 : 0]) +
+                                                 " and " + std::to_string(fd) + " are both the " + name +
+                                                 " (ListenStream= must name " + eps.pub.path + " and " + eps.pull.path +
+                                                 " once each)"));
         side_fd[*side ? 1 : 0] = fd;
     }
     for (int side : {1, 0}) {
@@ -900,7 +905,11 @@ struct bus_server::impl : detail::server_state {
 
 bus_server::bus_server(event_loop& loop, server_options opts) : p_(std::make_unique<impl>(loop, std::move(opts))) {}
 
-bus_server::~bus_server() { stop(); }
+bus_server::~bus_server() {
+    stop();
+    // Handed-over sockets start() never took (it was not called): they were ours to close.
+    for (int fd : std::exchange(p_->opts.listen_fds, {})) close(fd);
+}
 
 result<void> bus_server::start() {
     auto& p = *p_;
