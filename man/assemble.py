@@ -25,6 +25,9 @@ import subprocess
 import sys
 
 INCLUDE = re.compile(r"^;\s*@include\s+(\S+)((?:\s+\S+=\S*)*)\s*$")
+# Any comment that starts like a directive: one INCLUDE does not match is a mistake, which scdoc
+# would drop silently as a comment, and the fragment with it.
+DIRECTIVE = re.compile(r"^;\s*@")
 PLACEHOLDER = re.compile(r"@([A-Za-z_][A-Za-z0-9_]*)@")
 SCDOC_ERROR = re.compile(r"^Error at (\d+):(\d+): (.*)$")
 SCDOC_AT = re.compile(r"\bat (\d+):(\d+)")
@@ -61,6 +64,9 @@ def assemble(source, fragments, version):
     for lineno, line in enumerate(lines, 1):
         where = f"{source}:{lineno}"
         m = INCLUDE.match(line)
+        if not m and DIRECTIVE.match(line):
+            raise AssembleError(f"{where}: not an include line: {line.strip()!r} "
+                                "(write '; @include NAME KEY=VALUE ...', each value without spaces)")
         if not m:
             out.append(substitute(line, common, where))
             origin.append((source, lineno))
@@ -78,7 +84,7 @@ def assemble(source, fragments, version):
             raise AssembleError(f"{where}: cannot read fragment {path}: {e.strerror}") from None
         for flineno, fline in enumerate(text.splitlines(), 1):
             fwhere = f"{path}:{flineno}"
-            if INCLUDE.match(fline):
+            if DIRECTIVE.match(fline):
                 raise AssembleError(f"{fwhere}: fragments cannot include fragments")
             out.append(substitute(fline, values, fwhere))
             origin.append((path, flineno))
