@@ -28,6 +28,11 @@ class SocketActivation(tb.BusTest):
         argv = [ACTIVATE]
         for path in paths:
             argv += ["-l", path]
+        # It hands the program a fresh environment: the sanitizers' settings (halt on the first
+        # report, in the ASan+UBSan suite) are passed on by name.
+        for name in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
+            if name in self.env:
+                argv += ["-E", name]
         argv += [tb.tool("event-busd"), "--sock-dir", self.sock_dir, "-c", self.config_dir]
         if verbose:
             argv.append("--verbose")  # logs each connection
@@ -133,11 +138,14 @@ class Notify(tb.BusTest):
         n.bind("\0" + name if abstract else name)
         n.settimeout(tb.DEADLINE)
         self.env["NOTIFY_SOCKET"] = "@" + name if abstract else name
-        bus = self.start_bus()
+        # Not start_bus(), which waits for the start line: READY=1 alone must mean that both
+        # sockets accept connections (a unit ordered after the bus starts on it).
+        bus = tb.Proc([tb.tool("event-busd"), "--sock-dir", self.sock_dir, "-c", self.config_dir], env=self.env)
+        self.procs.append(bus)
         self.assertEqual(n.recv(4096), b"READY=1")
-        # ready means ready: a subscriber connects at once
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-            s.connect(os.path.join(self.sock_dir, "master_event_pub.ipc"))
+        for side in ("pub", "pull"):
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                s.connect(os.path.join(self.sock_dir, f"master_event_{side}.ipc"))
         self.assertEqual(bus.stop(signal.SIGTERM), 0)
         self.assertEqual(n.recv(4096), b"STOPPING=1")
 

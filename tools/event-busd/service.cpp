@@ -59,7 +59,8 @@ tagbus::result<void> notify(std::string_view state) {
     const std::string path = where;
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
-    if ((path[0] != '/' && path[0] != '@') || path.size() >= sizeof addr.sun_path)
+    // A path needs its terminating NUL in sun_path; an abstract name's bytes fill it exactly.
+    if ((path[0] != '/' && path[0] != '@') || path.size() > sizeof addr.sun_path - (path[0] == '@' ? 0 : 1))
         return fail(errc::config, "NOTIFY_SOCKET '" + path + "' is neither a socket path nor @name");
     std::memcpy(addr.sun_path, path.data(), path.size());
     if (path[0] == '@') addr.sun_path[0] = '\0';  // abstract: the name is the bytes after the NUL
