@@ -138,10 +138,9 @@ class Notify(tb.BusTest):
         n.bind("\0" + name if abstract else name)
         n.settimeout(tb.DEADLINE)
         self.env["NOTIFY_SOCKET"] = "@" + name if abstract else name
-        # Not start_bus(), which waits for the start line: READY=1 alone must mean that both
-        # sockets accept connections (a unit ordered after the bus starts on it).
-        bus = tb.Proc([tb.tool("event-busd"), "--sock-dir", self.sock_dir, "-c", self.config_dir], env=self.env)
-        self.procs.append(bus)
+        # Not waiting for the start line: READY=1 alone must mean that both sockets accept
+        # connections (a unit ordered after the bus starts on it).
+        bus = self.start_bus(wait=False)
         self.assertEqual(n.recv(4096), b"READY=1")
         for side in ("pub", "pull"):
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:

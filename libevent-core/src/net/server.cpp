@@ -761,10 +761,19 @@ std::string canonical_socket_path(const std::string& path) {
     return out + (slash == std::string::npos ? path : path.substr(slash + 1));
 }
 
+/// What every refusal of handed-over sockets ends with: what the service manager must give.
+std::string listen_stream_hint(const bus_endpoints& eps) {
+    return "ListenStream= must name " + eps.pub.path + " and " + eps.pull.path;
+}
+
+std::string socket_name(const bus_endpoints& eps, bool pub_side) {
+    return pub_side ? "pub socket " + eps.pub.path : "pull socket " + eps.pull.path;
+}
+
 /// Which of the two paths a handed-over descriptor is bound to: pub, pull, or an error naming
 /// what it is instead and what the service manager must give.
 result<bool> inherited_side(int fd, const bus_endpoints& eps) {
-    const std::string want = "ListenStream= must name " + eps.pub.path + " and " + eps.pull.path;
+    const std::string want = listen_stream_hint(eps);
     int type = 0, listening = 0;
     socklen_t len = sizeof type;
     sockaddr_un addr{};
@@ -787,8 +796,8 @@ result<bool> inherited_side(int fd, const bus_endpoints& eps) {
     if (at == canonical_socket_path(eps.pub.path)) return true;
     if (at == canonical_socket_path(eps.pull.path)) return false;
     return fail(errc::config, "socket activation: descriptor " + std::to_string(fd) + " is bound to " + bound +
-                                  ", which is neither the pub socket " + eps.pub.path + " nor the pull socket " +
-                                  eps.pull.path + " (" + want + ")");
+                                  ", which is neither the " + socket_name(eps, true) + " nor the " +
+                                  socket_name(eps, false) + " (" + want + ")");
 }
 
 /// The handed-over descriptors as (pull, pub); on any error every one of them is closed.
@@ -804,19 +813,17 @@ result<std::pair<int, int>> sort_inherited(const std::vector<int>& fds, const bu
     for (int fd : fds) {
         auto side = inherited_side(fd, eps);
         if (!side) return refuse(side.error());
-        const std::string name = *side ? "pub socket " + eps.pub.path : "pull socket " + eps.pull.path;
-        if (side_fd[*side ? 1 : 0] >= 0)
-            return refuse(fail(errc::config, "socket activation: descriptors " + std::to_string(side_fd[*side ? 1 : 0]) +
-                                                 " and " + std::to_string(fd) + " are both the " + name +
-                                                 " (ListenStream= must name " + eps.pub.path + " and " + eps.pull.path +
-                                                 " once each)"));
-        side_fd[*side ? 1 : 0] = fd;
+        int& slot = side_fd[*side ? 1 : 0];
+        if (slot >= 0)
+            return refuse(fail(errc::config, "socket activation: descriptors " + std::to_string(slot) + " and " +
+                                                 std::to_string(fd) + " are both the " + socket_name(eps, *side) + " (" +
+                                                 listen_stream_hint(eps) + " once each)"));
+        slot = fd;
     }
     for (int side : {1, 0}) {
         if (side_fd[side] >= 0) continue;
-        return refuse(fail(errc::config, "socket activation: no descriptor for the " +
-                                             (side == 1 ? "pub socket " + eps.pub.path : "pull socket " + eps.pull.path) +
-                                             " (ListenStream= must name " + eps.pub.path + " and " + eps.pull.path + ")"));
+        return refuse(fail(errc::config, "socket activation: no descriptor for the " + socket_name(eps, side == 1) + " (" +
+                                             listen_stream_hint(eps) + ")"));
     }
     return std::pair{side_fd[0], side_fd[1]};
 }
