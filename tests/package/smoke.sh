@@ -22,14 +22,13 @@ check() {  # description, command...
     shift
     if "$@" >"$work/last.out" 2>&1; then say "ok: $what"; else fail "$what"; sed 's/^/  /' "$work/last.out" >&2; fi
 }
-# Runs "$@" every 50 ms until it succeeds or DEADLINE seconds have passed.
+# Returns once a line of file $1 matches the extended regex $2 (the tools' start and -v lines
+# say when they are ready), or fails after DEADLINE seconds. tail -f follows the file through
+# inotify and ends as soon as grep has its line: no polling, no sleep.
 DEADLINE=20
-until_true() {
-    local end=$((SECONDS + DEADLINE))
-    until "$@"; do
-        ((SECONDS < end)) || return 1
-        sleep 0.05
-    done
+wait_for_line() {
+    timeout "$DEADLINE" tail -n +1 -f "$1" 2>/dev/null | grep -q -m 1 -E -- "$2"
+    return "${PIPESTATUS[1]}"
 }
 cleanup() {
     local p
@@ -97,8 +96,9 @@ else
         --sock-dir /run/salt/master --group tagbus \
         2>"$work/busd.log" &
     pids+=($!)
+    check "event-busd starts" wait_for_line "$work/busd.log" '^event-busd: started the master bus'
 fi
-check "the bus's sockets appear" until_true test -S /run/salt/master/master_event_pub.ipc
+check "the bus's sockets are there" test -S /run/salt/master/master_event_pub.ipc
 # The minion bus, as event-busd@minion.service runs it: its OPTIONS from the shipped file.
 if ! systemd_pid1; then
     install -d -o root -g tagbus -m 1770 /run/salt/minion
@@ -107,22 +107,20 @@ if ! systemd_pid1; then
      exec setpriv --reuid=tagbus --regid=tagbus --init-groups --no-new-privs /usr/bin/event-busd --node minion \
          --sock-dir /run/salt/minion --group tagbus $OPTIONS) 2>"$work/minion.log" &
     pids+=($!)
-    minion_up() { compgen -G '/run/salt/minion/minion_event_*_pull.ipc' >/dev/null; }
-    check "the minion bus starts with the shipped options" until_true minion_up
-    minion_up || sed 's/^/  event-busd minion: /' "$work/minion.log" >&2
+    check "the minion bus starts with the shipped options" \
+        wait_for_line "$work/minion.log" '^event-busd: started the minion bus'
+    compgen -G '/run/salt/minion/minion_event_*_pull.ipc' >/dev/null || sed 's/^/  event-busd minion: /' "$work/minion.log" >&2
 fi
 check "sockets are 0660 for group tagbus" bash -c '[ "$(stat -c %G:%a /run/salt/master/master_event_pull.ipc)" = tagbus:660 ]'
 
 # fire and watch, as a script would (no arguments: the default master bus)
-state-event count=1 'smoke/*' >"$work/watch.out" 2>&1 &
+# (-v: its 'connected to' line says it is subscribed; --timeout bounds the wait for the event)
+state-event count=1 -v --timeout "$DEADLINE" 'smoke/*' >"$work/watch.out" 2>"$work/watch.err" &
 watch=$!
 pids+=($watch)
-fire_until_exit() {  # fires $1 until the process $2 has exited
-    event-fire --node master '{"hello": "smoke"}' "$1" >/dev/null
-    ! kill -0 "$2" 2>/dev/null
-}
-check "state-event sees event-fire's event" until_true fire_until_exit smoke/fire "$watch"
-check "state-event count=1 exits 0" wait "$watch"
+check "state-event subscribes" wait_for_line "$work/watch.err" '^state-event: connected to '
+check "event-fire fires" event-fire --node master '{"hello": "smoke"}' smoke/fire
+check "state-event count=1 sees it and exits 0" wait "$watch"
 check "state-event printed it as salt-run state.event does" grep -q '^smoke/fire	{"hello": "smoke", "_stamp": "[^"]*"}$' "$work/watch.out"
 
 # event-api, as event-api.service runs it (the tokens file handed over as the credential is)
@@ -132,19 +130,18 @@ install -d -o tagbus -m 0700 "$work/cred"
 echo "$token" >"$work/cred/tokens"
 chown tagbus "$work/cred/tokens"
 chmod 0711 "$work"
-setpriv --reuid=tagbus --regid=tagbus --init-groups --no-new-privs /usr/bin/event-api --node master \
+# (-v: it logs its subscription to the bus and each stream it registers)
+setpriv --reuid=tagbus --regid=tagbus --init-groups --no-new-privs /usr/bin/event-api --node master -v \
     --host 127.0.0.1 --port "$port" --disable-ssl --tokens "$work/cred/tokens" 2>"$work/api.log" &
 pids+=($!)
-listening() { (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; }
-check "event-api listens" until_true listening
+check "event-api serves" wait_for_line "$work/api.log" "^event-api: serving http://127\\.0\\.0\\.1:$port "
+check "event-api is subscribed to the bus" wait_for_line "$work/api.log" '^event-api: subscribed to '
 curl -sN --max-time "$DEADLINE" -H "X-Auth-Token: $token" "http://127.0.0.1:$port/events" >"$work/sse.out" 2>/dev/null &
 curl_pid=$!
 pids+=($curl_pid)
-fire_until_seen() {  # fires tag $1 until file $2 holds it
-    event-fire --node master '{"n": 1}' "$1" >/dev/null
-    grep -q "$1" "$2"
-}
-check "event-api streams the bus's events (SSE)" until_true fire_until_seen smoke/api "$work/sse.out"
+check "event-api registers curl's stream" wait_for_line "$work/api.log" '^event-api: .*stream for 127\.0\.0\.1'
+check "event-fire fires" event-fire --node master '{"n": 1}' smoke/api
+check "event-api streams the bus's events (SSE)" wait_for_line "$work/sse.out" '^data: .*"tag": "smoke/api"'
 [ -s "$work/sse.out" ] || sed 's/^/  event-api: /' "$work/api.log" >&2
 check "the SSE event is salt-api's" grep -q '^data: {"data": {"n": 1, "_stamp": "[^"]*"}, "tag": "smoke/api"}$' "$work/sse.out"
 kill "$curl_pid" 2>/dev/null || true
@@ -171,12 +168,12 @@ ex=/usr/share/doc/libtagbus-dev/examples/fire.cpp
 [ -f "$ex" ] || ex=$ex.gz
 check "libtagbus-dev's example builds with pkg-config" bash -c \
     "zcat -f $ex > '$work/fire.cpp' && g++ -std=c++20 -O1 -o '$work/fire' '$work/fire.cpp' \$(pkg-config --cflags --libs tagbus)"
-state-event count=1 'smoke/example' >"$work/ex.out" 2>&1 &
+state-event count=1 -v --timeout "$DEADLINE" 'smoke/example' >"$work/ex.out" 2>"$work/ex.err" &
 watch=$!
 pids+=($watch)
-run_example_until_exit() { "$work/fire" smoke/example >/dev/null && ! kill -0 "$watch" 2>/dev/null; }
-check "the example fires into the bus" until_true run_example_until_exit
-check "state-event count=1 exits 0" wait "$watch"
+check "state-event subscribes" wait_for_line "$work/ex.err" '^state-event: connected to '
+check "the example fires into the bus" "$work/fire" smoke/example
+check "state-event count=1 sees it and exits 0" wait "$watch"
 check "the example's event was seen" grep -q '^smoke/example	{"status": "done", "items": 3, "_stamp": "[^"]*"}$' "$work/ex.out"
 
 # ---- stop, purge, nothing left --------------------------------------------------------------
